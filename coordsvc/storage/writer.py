@@ -1,0 +1,92 @@
+"""StorageWriter: the one thread that makes txns durable, with group commit.
+
+The event loop must never wait on the disk, so the runner hands txns to this
+thread and learns of durability through a callback. Every txn queued while an
+append is in flight goes into the next single ``Storage.append`` call, so N
+concurrent writes cost far fewer than N syncs. It works with any Storage.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable
+
+from coordsvc.storage.base import Storage
+from coordsvc.tree.txn import Txn
+
+__all__ = ["StorageWriter"]
+
+
+class StorageWriter:
+    """Appends queued txns to ``storage`` in batches on a dedicated thread.
+
+    ``on_durable(last_zxid)`` and ``on_error(exc)`` run on the writer thread;
+    callers marshal them back to their own loop. After an error the writer
+    stops accepting work: a store that failed a write is not trusted again.
+    """
+
+    def __init__(
+        self,
+        storage: Storage,
+        on_durable: Callable[[int], None],
+        on_error: Callable[[BaseException], None],
+        *,
+        max_batch: int = 10_000,
+    ) -> None:
+        self._storage = storage
+        self._on_durable = on_durable
+        self._on_error = on_error
+        self._max_batch = max_batch
+        self._queue: list[Txn] = []
+        self._cond = threading.Condition()
+        self._closing = False
+        self._failed: BaseException | None = None
+        self.appends = 0  # number of Storage.append calls (batches)
+        self.txns = 0  # number of txns made durable
+        self._thread = threading.Thread(target=self._run, name="coordsvc-storage", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def submit(self, txns: Iterable[Txn]) -> None:
+        """Queue txns for the next batch; never blocks on the disk."""
+        with self._cond:
+            if self._closing:
+                raise RuntimeError("storage writer is closed")
+            if self._failed is not None:
+                raise RuntimeError("storage writer failed") from self._failed
+            self._queue.extend(txns)
+            self._cond.notify()
+
+    def close(self, timeout: float | None = 10.0) -> None:
+        """Write what is queued, then stop the thread."""
+        with self._cond:
+            self._closing = True
+            self._cond.notify()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    def _take(self) -> list[Txn] | None:
+        with self._cond:
+            while not self._queue and not self._closing:
+                self._cond.wait()
+            if not self._queue:
+                return None
+            batch = self._queue[: self._max_batch]
+            del self._queue[: self._max_batch]
+            return batch
+
+    def _run(self) -> None:
+        while (batch := self._take()) is not None:
+            try:
+                last = self._storage.append(batch)
+            except BaseException as exc:  # the store is now suspect: stop and report
+                with self._cond:
+                    self._failed = exc
+                    self._queue.clear()
+                    self._closing = True
+                self._on_error(exc)
+                return
+            self.appends += 1
+            self.txns += len(batch)
+            self._on_durable(last)
