@@ -384,9 +384,8 @@ class Pipeline:
             head = queue[0]
             if head.waiting:
                 return
-            if not head.ready and isinstance(head.op, Sync):
-                if head.zxid > self.last_applied_zxid:
-                    return
+            if not head.ready and isinstance(head.op, Sync) and head.zxid > self.last_applied_zxid:
+                return
             queue.popleft()
             if not head.ready:
                 self._read(head)

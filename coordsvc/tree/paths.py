@@ -33,10 +33,7 @@ def validate_path(path: str, *, sequential: bool = False) -> str:
     """
     if not isinstance(path, str):
         raise InvalidPathError("path must be a string", "")
-    if sequential:
-        path_to_check = path + "1"
-    else:
-        path_to_check = path
+    path_to_check = path + "1" if sequential else path
     if not path_to_check:
         raise InvalidPathError("path must not be empty", path)
     if path_to_check[0] != "/":
