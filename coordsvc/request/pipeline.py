@@ -420,7 +420,7 @@ class Pipeline:
                     node = tree.get(path)
                     if node is None:
                         raise NoNodeError(f"node {path} does not exist", path)
-                    names = tuple(sorted(node.children))
+                    names = tuple(tree.children(path))
                     children: tuple[Child, ...] = ()
                     if include_data:
                         kids = ((n, tree.get(tree.child_path(path, n))) for n in names)

@@ -62,7 +62,7 @@ class Overlay:
         if node is None:
             return None
         return NodeView(
-            node.version, node.cversion, len(node.children), node.ephemeral_owner, node.kind
+            node.version, node.cversion, node.num_children, node.ephemeral_owner, node.kind
         )
 
     def has_change(self, path: str) -> bool:

@@ -11,7 +11,7 @@ error, and raises InvariantViolation.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from coordsvc.request.ops import (
     CheckResult,
@@ -37,6 +37,7 @@ from coordsvc.tree.znode import NodeKind, Znode
 
 __all__ = [
     "DataTree",
+    "TreeImage",
     "SessionRecord",
     "Applied",
     "InvariantViolation",
@@ -76,11 +77,25 @@ class Applied:
     triggers: tuple[Trigger, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class TreeImage:
+    """The tree at one zxid: the material of a snapshot.
+
+    Znodes are immutable, so holding these maps keeps a consistent image
+    while the live tree moves on.
+    """
+
+    last_zxid: int
+    nodes: dict[str, Znode]
+    sessions: dict[int, SessionRecord]
+
+
 class DataTree:
     """All znodes, the ephemeral index, live sessions, and the last applied zxid."""
 
     def __init__(self) -> None:
         self._nodes: dict[str, Znode] = {"/": Znode()}
+        self._children: dict[str, set[str]] = {"/": set()}
         self._ephemerals: dict[int, set[str]] = {}
         self._containers: set[str] = set()
         self._ttls: set[str] = set()
@@ -101,7 +116,7 @@ class DataTree:
 
     def children(self, path: str) -> list[str]:
         """Sorted child names of ``path`` (which must exist)."""
-        return sorted(self._nodes[path].children)
+        return sorted(self._children[path])
 
     def ephemerals(self, session_id: int) -> frozenset[str]:
         return frozenset(self._ephemerals.get(session_id, ()))
@@ -118,11 +133,11 @@ class DataTree:
         out = []
         for path in sorted(self._containers):
             node = self._nodes[path]
-            if not node.children and node.cversion > 0:
+            if not node.num_children and node.cversion > 0:
                 out.append(path)
         for path in sorted(self._ttls):
             node = self._nodes[path]
-            if not node.children and now_ms - node.mtime > node.ttl_ms:
+            if not node.num_children and now_ms - node.mtime > node.ttl_ms:
                 out.append(path)
         return out
 
@@ -187,9 +202,12 @@ class DataTree:
             ttl_ms=body.ttl_ms,
         )
         self._nodes[path] = node
-        parent.children.add(basename(path))
-        parent.cversion += 1
-        parent.pzxid = txn.zxid
+        self._children[path] = set()
+        siblings = self._children[parent_path]
+        siblings.add(basename(path))
+        self._nodes[parent_path] = replace(
+            parent, cversion=parent.cversion + 1, pzxid=txn.zxid, num_children=len(siblings)
+        )
         if body.kind is NodeKind.EPHEMERAL:
             self._ephemerals.setdefault(body.ephemeral_owner, set()).add(path)
         elif body.kind is NodeKind.CONTAINER:
@@ -202,14 +220,17 @@ class DataTree:
 
     def _delete(self, zxid: int, path: str, triggers: list[Trigger]) -> None:
         node = self._nodes.get(path)
-        if node is None or node.children or path == "/":
+        if node is None or node.num_children or path == "/":
             raise InvariantViolation(f"delete {path} at {zxid:#x} does not fit the tree")
         del self._nodes[path]
+        del self._children[path]
         parent_path = parent_of(path)
         parent = self._nodes[parent_path]
-        parent.children.discard(basename(path))
-        parent.cversion += 1
-        parent.pzxid = zxid
+        siblings = self._children[parent_path]
+        siblings.discard(basename(path))
+        self._nodes[parent_path] = replace(
+            parent, cversion=parent.cversion + 1, pzxid=zxid, num_children=len(siblings)
+        )
         if node.kind is NodeKind.EPHEMERAL:
             owned = self._ephemerals.get(node.ephemeral_owner)
             if owned is not None:
@@ -225,10 +246,10 @@ class DataTree:
         node = self._nodes.get(body.path)
         if node is None:
             raise InvariantViolation(f"set {body.path} at {txn.zxid:#x}: no such node")
-        node.data = body.data
-        node.version = body.version
-        node.mzxid = txn.zxid
-        node.mtime = txn.time_ms
+        node = replace(
+            node, data=body.data, version=body.version, mzxid=txn.zxid, mtime=txn.time_ms
+        )
+        self._nodes[body.path] = node
         triggers.append((NODE_DATA_CHANGED, body.path))
         return SetDataResult(node.stat())
 
@@ -237,13 +258,36 @@ class DataTree:
     def signature(self) -> tuple:
         """A value equal for two trees exactly when their contents are equal."""
         nodes = tuple(
-            (path, n.data, n.stat(), n.kind, n.ttl_ms, tuple(sorted(n.children)))
+            (path, n, tuple(sorted(self._children[path])))
             for path, n in sorted(self._nodes.items())
         )
         sessions = tuple(
             sorted((s.session_id, s.timeout_ms, s.password) for s in self.sessions.values())
         )
         return (self.last_zxid, nodes, sessions)
+
+    def image(self) -> TreeImage:
+        """A consistent image of the tree now (shallow copies: O(n) pointers, no node copies)."""
+        return TreeImage(self.last_zxid, dict(self._nodes), dict(self.sessions))
+
+    @classmethod
+    def from_image(cls, image: TreeImage) -> DataTree:
+        """Rebuild a tree (and its indexes) from an image."""
+        tree = cls()
+        tree._nodes = dict(image.nodes)
+        tree._children = {path: set() for path in tree._nodes}
+        for path, node in tree._nodes.items():
+            if path != "/":
+                tree._children[parent_of(path)].add(basename(path))
+            if node.kind is NodeKind.EPHEMERAL:
+                tree._ephemerals.setdefault(node.ephemeral_owner, set()).add(path)
+            elif node.kind is NodeKind.CONTAINER:
+                tree._containers.add(path)
+            elif node.kind is NodeKind.TTL:
+                tree._ttls.add(path)
+        tree.sessions = dict(image.sessions)
+        tree.last_zxid = image.last_zxid
+        return tree
 
     def child_path(self, parent: str, name: str) -> str:
         return join(parent, name)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 __all__ = ["Stat", "NodeKind", "Znode"]
 
@@ -59,9 +59,14 @@ class NodeKind(enum.Enum):
     TTL = "ttl"  # removed after ttl_ms without change while childless
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Znode:
-    """One node of the data tree (mutable; owned by DataTree)."""
+    """One node of the data tree: an immutable value, replaced on every change.
+
+    Because a node never changes in place, a snapshot of the whole tree is a
+    shallow copy of the path -> Znode map, serialised later off the event
+    loop while writes go on. Child names live in the tree, not here.
+    """
 
     data: bytes = b""
     czxid: int = 0
@@ -73,12 +78,12 @@ class Znode:
     cversion: int = 0
     aversion: int = 0
     ephemeral_owner: int = 0
+    num_children: int = 0
     kind: NodeKind = NodeKind.PERSISTENT
     ttl_ms: int = 0
-    children: set[str] = field(default_factory=set)
 
     def stat(self) -> Stat:
-        """A frozen Stat of this node as it is now."""
+        """The node's Stat."""
         return Stat(
             czxid=self.czxid,
             mzxid=self.mzxid,
@@ -90,5 +95,5 @@ class Znode:
             aversion=self.aversion,
             ephemeral_owner=self.ephemeral_owner,
             data_length=len(self.data),
-            num_children=len(self.children),
+            num_children=self.num_children,
         )
