@@ -1,0 +1,170 @@
+"""Assemble and run one coordsvc server: storage, pipeline, runner and the grpc.aio server.
+
+``App`` owns the start and graceful-stop order; ``serve`` runs it until
+SIGTERM/SIGINT (or a fatal runner error) and is what ``coordsvc serve`` calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import structlog
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from coordsvc.server.admin_service import AdminService
+from coordsvc.server.client_service import CoordinationService
+from coordsvc.server.reflection import enable_reflection
+from coordsvc.server.runner import Runner
+from coordsvc.storage.base import Storage
+from coordsvc.v1 import admin_pb2_grpc, coordination_pb2_grpc
+
+__all__ = ["ServerConfig", "App", "serve", "message_limit", "COORDINATION_SERVICE"]
+
+log = structlog.get_logger("coordsvc.app")
+
+COORDINATION_SERVICE = "coordsvc.v1.Coordination"
+ADMIN_SERVICE = "coordsvc.v1.Admin"
+HEALTH_SERVICE = "grpc.health.v1.Health"
+STOP_GRACE_S = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    """Everything ``coordsvc serve`` can be told; None timeouts follow ZooKeeper's 2x/20x tick."""
+
+    listen: str = "127.0.0.1:2181"
+    data_dir: str = "./coordsvc-data"
+    server_id: int = 1
+    tick_ms: int = 2000
+    min_session_timeout_ms: int | None = None
+    max_session_timeout_ms: int | None = None
+    max_data_bytes: int = 1 << 20
+    storage: str = "memory"
+
+
+def message_limit(max_data_bytes: int) -> int:
+    """gRPC message cap: big enough that oversized data reaches validation (DATA_TOO_LARGE)."""
+    return max(8 << 20, 4 * max_data_bytes + (64 << 10))
+
+
+def split_listen(listen: str) -> tuple[str, int]:
+    """("host", port) of "HOST:PORT" (IPv6 hosts in brackets)."""
+    host, sep, port = listen.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise ValueError(f"--listen must be HOST:PORT, got {listen!r}")
+    return host, int(port)
+
+
+def open_storage(cfg: ServerConfig) -> Storage:
+    Path(cfg.data_dir).mkdir(parents=True, exist_ok=True)
+    if cfg.storage == "memory":
+        from coordsvc.storage.memory import MemoryStorage
+
+        return MemoryStorage()
+    raise ValueError(f"unknown storage {cfg.storage!r}")
+
+
+def build_pipeline(cfg: ServerConfig, storage: Storage):
+    """A Pipeline recovered from what ``storage`` holds."""
+    from coordsvc.request.pipeline import Pipeline, PipelineConfig
+
+    pcfg = PipelineConfig(
+        server_id=cfg.server_id,
+        tick_ms=cfg.tick_ms,
+        min_session_timeout_ms=cfg.min_session_timeout_ms,
+        max_session_timeout_ms=cfg.max_session_timeout_ms,
+        max_data_bytes=cfg.max_data_bytes,
+    )
+    initial = storage.initial_state()
+    return Pipeline(
+        pcfg,
+        initial=initial,
+        log=storage.entries(initial.snapshot_zxid, initial.last_zxid),
+        now_ms=int(time.time() * 1000),
+        rng=random.SystemRandom(),
+    )
+
+
+class App:
+    """One running server; ``start`` binds and serves, ``stop`` shuts down gracefully."""
+
+    def __init__(self, cfg: ServerConfig) -> None:
+        self.cfg = cfg
+        self.storage = open_storage(cfg)
+        self.runner = Runner(
+            build_pipeline(cfg, self.storage),
+            self.storage,
+            server_id=cfg.server_id,
+            tick_ms=cfg.tick_ms,
+        )
+        self.health = health.aio.HealthServicer()
+        self.address = ""
+        self._server: grpc.aio.Server | None = None
+
+    async def start(self) -> str:
+        """Bind, start serving and mark healthy; returns "HOST:PORT" with the real port."""
+        limit = message_limit(self.cfg.max_data_bytes)
+        server = grpc.aio.server(
+            options=[
+                ("grpc.max_receive_message_length", limit),
+                ("grpc.max_send_message_length", limit),
+                ("grpc.so_reuseport", 0),
+            ]
+        )
+        host, _ = split_listen(self.cfg.listen)
+        coordination_pb2_grpc.add_CoordinationServicer_to_server(
+            CoordinationService(self.runner), server
+        )
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+        for name in ("", COORDINATION_SERVICE):
+            await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+        port = server.add_insecure_port(self.cfg.listen)
+        if not port:
+            raise OSError(f"cannot listen on {self.cfg.listen}")
+        self.address = f"{host}:{port}"
+        admin = AdminService(self.runner, server_id=self.cfg.server_id, address=self.address)
+        admin_pb2_grpc.add_AdminServicer_to_server(admin, server)
+        enable_reflection([COORDINATION_SERVICE, ADMIN_SERVICE, HEALTH_SERVICE], server)
+        await server.start()
+        self._server = server
+        await self.runner.start()
+        for name in ("", COORDINATION_SERVICE):
+            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        log.info("serving", address=self.address, zxid=self.runner.pipeline.last_applied_zxid)
+        return self.address
+
+    async def stop(self) -> None:
+        """NOT_SERVING, end the streams, let calls finish, then flush storage."""
+        await self.health.enter_graceful_shutdown()
+        self.runner.close_streams()
+        if self._server is not None:
+            await self._server.stop(STOP_GRACE_S)
+        await self.runner.stop()
+        self.storage.close()
+        log.info("stopped", zxid=self.runner.pipeline.last_applied_zxid)
+
+
+async def serve(cfg: ServerConfig, on_listening: Callable[[str], None]) -> int:
+    """Run a server until SIGTERM/SIGINT; returns the process exit code."""
+    app = App(cfg)
+    address = await app.start()
+    on_listening(address)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    stopped = asyncio.create_task(stop.wait())
+    failed = asyncio.create_task(app.runner.failed.wait())
+    await asyncio.wait({stopped, failed}, return_when=asyncio.FIRST_COMPLETED)
+    for task in (stopped, failed):
+        task.cancel()
+    log.info("stopping", reason="failure" if app.runner.failure else "signal")
+    await app.stop()
+    return 1 if app.runner.failure else 0
