@@ -1,0 +1,121 @@
+"""Command-line and environment configuration of ``coordsvc serve``.
+
+Each flag falls back to an environment variable ``COORDSVC_<FLAG>`` (for
+example ``COORDSVC_TICK_MS``); a flag given on the command line wins.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Mapping
+
+from coordsvc.server.app import ServerConfig
+
+__all__ = ["add_serve_arguments", "apply_env_defaults", "config_from_args", "ENV_PREFIX"]
+
+ENV_PREFIX = "COORDSVC_"
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows every default, except where the help text already explains a derived one."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None:
+            return action.help
+        return super()._get_help_string(action)
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
+    return value
+
+
+def _port_ok(text: str) -> str:
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
+    return text
+
+
+def add_serve_arguments(p: argparse.ArgumentParser) -> None:
+    """The flags of ``coordsvc serve``."""
+    p.add_argument(
+        "--listen",
+        default="127.0.0.1:2181",
+        type=_port_ok,
+        help="HOST:PORT to serve gRPC on; port 0 picks a free port",
+    )
+    p.add_argument(
+        "--data-dir",
+        default="./coordsvc-data",
+        help="directory for the server's data (created if missing)",
+    )
+    p.add_argument("--id", dest="id", default=1, type=_positive, help="this server's id")
+    p.add_argument(
+        "--tick-ms",
+        default=2000,
+        type=_positive,
+        help="length of one tick; session and TTL expiry run on ticks",
+    )
+    p.add_argument(
+        "--min-session-timeout-ms",
+        default=None,
+        type=_positive,
+        help="smallest session timeout granted (default: 2 x --tick-ms)",
+    )
+    p.add_argument(
+        "--max-session-timeout-ms",
+        default=None,
+        type=_positive,
+        help="largest session timeout granted (default: 20 x --tick-ms)",
+    )
+    p.add_argument(
+        "--max-data-bytes", default=1 << 20, type=_positive, help="largest znode data accepted"
+    )
+    p.add_argument("--storage", default="memory", choices=["memory"], help="storage engine")
+    p.add_argument(
+        "--log-format",
+        default="auto",
+        choices=["auto", "json", "console"],
+        help="log format on stderr; auto is console on a terminal, else JSON",
+    )
+
+
+def apply_env_defaults(
+    parser: argparse.ArgumentParser, environ: Mapping[str, str] | None = None
+) -> None:
+    """Replace each flag's default by ``COORDSVC_<FLAG>`` when that variable is set."""
+    environ = os.environ if environ is None else environ
+    for action in parser._actions:
+        if not action.option_strings or action.dest == "help":
+            continue
+        flag = action.option_strings[-1].lstrip("-")
+        raw = environ.get(ENV_PREFIX + flag.upper().replace("-", "_"))
+        if raw is None:
+            continue
+        try:
+            value = action.type(raw) if action.type else raw
+        except (ValueError, argparse.ArgumentTypeError) as exc:
+            parser.error(f"{ENV_PREFIX}{flag.upper().replace('-', '_')}: {exc}")
+        if action.choices is not None and value not in action.choices:
+            parser.error(
+                f"{ENV_PREFIX}{flag.upper().replace('-', '_')}: {value!r} not in {list(action.choices)}"
+            )
+        action.default = value
+
+
+def config_from_args(args: argparse.Namespace) -> ServerConfig:
+    """The ServerConfig of parsed ``serve`` arguments."""
+    return ServerConfig(
+        listen=args.listen,
+        data_dir=args.data_dir,
+        server_id=args.id,
+        tick_ms=args.tick_ms,
+        min_session_timeout_ms=args.min_session_timeout_ms,
+        max_session_timeout_ms=args.max_session_timeout_ms,
+        max_data_bytes=args.max_data_bytes,
+        storage=args.storage,
+    )
