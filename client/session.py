@@ -1,0 +1,352 @@
+"""The session machine: one session carried over a series of connections.
+
+It owns what must survive a reconnect (session id and password, negotiated
+timeout, last zxid, the xid counter) and what must not (the in-flight
+requests, failed with ConnectionLoss when their connection dies). One task
+runs the loop: connect to a server, serve the stream (a single reader that
+matches replies to requests strictly in order and hands watch events on
+without running any user code), and on a broken stream move to SUSPENDED and
+try the servers again with backoff, with the same id and password, until the
+session timeout has passed since the server was last heard: then EXPIRED.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from coordsvc.client.codec import OpMessage, error_from_pb
+from coordsvc.client.connection import Connection
+from coordsvc.client.errors import (
+    ConnectionClosedError,
+    ConnectionLoss,
+    CoordError,
+    OperationTimeoutError,
+    ProtocolError,
+    SessionExpiredError,
+)
+from coordsvc.client.hosts import HostRing
+from coordsvc.client.retry import RetryPolicy
+from coordsvc.client.states import SessionState, StateTracker
+
+from coordsvc.v1 import coordination_pb2 as pb
+
+__all__ = ["Session", "ReplyHook"]
+
+log = logging.getLogger(__name__)
+
+#: run by the reader on a successful reply, before it reads the next message
+ReplyHook = Callable[[pb.Response], None]
+
+_EXPIRED = "expired"
+
+
+@dataclass(slots=True)
+class _Pending:
+    xid: int
+    future: asyncio.Future[tuple[pb.Response, int]]
+    on_reply: ReplyHook | None
+
+
+class Session:
+    """Keeps one coordsvc session alive across connections; see module doc."""
+
+    def __init__(
+        self,
+        hosts: HostRing,
+        states: StateTracker,
+        *,
+        timeout: float,
+        connect_timeout: float,
+        on_event: Callable[[pb.WatchEvent], None],
+        event_mark: Callable[[], int],
+        reconnect: RetryPolicy,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+        on_connected: Callable[[bool], None] | None = None,
+        client_id: tuple[int, bytes] | None = None,
+    ) -> None:
+        self._hosts = hosts
+        self._states = states
+        self._requested_timeout = timeout
+        self._connect_timeout = connect_timeout
+        self._on_event = on_event
+        self._event_mark = event_mark
+        self._reconnect = reconnect
+        self._clock = clock
+        self._sleep = sleep
+        self._on_connected = on_connected
+        self.session_id, self.password = client_id or (0, b"")
+        self.timeout = timeout  # the negotiated one once connected, in seconds
+        self.server_id: int | None = None
+        self.last_zxid = 0
+        self._xid = 0
+        self._pending: OrderedDict[int, _Pending] = OrderedDict()
+        self._conn: Connection | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._last_heard = 0.0
+        self._changed = asyncio.Event()
+        self._closing = False
+        states.observe(lambda _new, _user: self._wake())
+
+    # ---- lifecycle --------------------------------------------------------
+
+    async def start(self, timeout: float) -> None:
+        """Connect (a new session, or resume the given one) within ``timeout``."""
+        state = self._states.state
+        if state in (SessionState.CONNECTED, SessionState.SUSPENDED):
+            return
+        if state is SessionState.CONNECTING:
+            raise RuntimeError("start() is already in progress")
+        if state is SessionState.EXPIRED:
+            self.session_id, self.password = 0, b""
+        self._closing = False
+        self._xid = 0
+        self._states.transition(SessionState.CONNECTING)
+        self._task = asyncio.get_running_loop().create_task(self._run())
+        try:
+            await asyncio.wait_for(self._until_started(), timeout)
+        except TimeoutError:
+            await self.close(0)
+            raise OperationTimeoutError(f"no server answered within {timeout}s") from None
+        except BaseException:
+            await self.close(0)
+            raise
+
+    async def _until_started(self) -> None:
+        while True:
+            state = self._states.state
+            if state is SessionState.CONNECTED:
+                return
+            if state is SessionState.EXPIRED:
+                raise SessionExpiredError("the session to resume has expired")
+            await self._changes()
+
+    async def close(self, timeout: float) -> None:
+        """End the session on the server (if reachable in ``timeout``) and stop."""
+        if self._states.state is SessionState.CONNECTED and timeout > 0:
+            try:
+                await asyncio.wait_for(
+                    self.call(("close_session", pb.CloseSessionRequest())), timeout
+                )
+            except (CoordError, TimeoutError) as exc:
+                log.info("close_session not confirmed (%s); the session will expire", exc)
+        self._closing = True
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                if not task.cancelled():
+                    raise
+        await self._drop_connection(ConnectionClosedError("the client was stopped"))
+        if self._states.state is not SessionState.CLOSED:
+            self._states.transition(SessionState.CLOSED)
+
+    # ---- requests ---------------------------------------------------------
+
+    async def call(
+        self, op: OpMessage, on_reply: ReplyHook | None = None
+    ) -> tuple[pb.Response, int]:
+        """Send one request; return its Response and the event mark at its arrival.
+
+        Waits for a connection first (a request not yet sent is safe to
+        delay); raises ConnectionLoss when the connection dies with it in
+        flight, SessionExpiredError or ConnectionClosedError when the session
+        is gone. A Response carrying an error is returned, not raised.
+        """
+        conn = await self._connected()
+        self._xid += 1
+        xid = self._xid
+        name, msg = op
+        future: asyncio.Future[tuple[pb.Response, int]] = asyncio.get_running_loop().create_future()
+        self._pending[xid] = _Pending(xid, future, on_reply)
+        conn.send(pb.ClientMessage(request=pb.Request(xid=xid, **{name: msg})))
+        return await future
+
+    async def _connected(self) -> Connection:
+        while True:
+            state = self._states.state
+            if state is SessionState.CONNECTED and self._conn is not None:
+                return self._conn
+            if state is SessionState.EXPIRED:
+                raise SessionExpiredError("the session has expired")
+            if state is SessionState.CLOSED or self._closing:
+                raise ConnectionClosedError("the client is not started")
+            await self._changes()
+
+    # ---- the connection loop ----------------------------------------------
+
+    async def _run(self) -> None:
+        failures = 0
+        pauses = self._reconnect.delays()
+        while True:
+            host = self._hosts.next()
+            if self._expired_locally():
+                await self._expire("no server answered within the session timeout")
+                return
+            try:
+                conn, answer = await self._connect(host)
+            except SessionExpiredError as exc:
+                await self._expire(str(exc))
+                return
+            except CoordError as exc:
+                log.info("connecting to %s failed: %s", host, exc)
+                failures += 1
+                if failures % len(self._hosts) == 0:
+                    pause = next(pauses, self._reconnect.max_delay)
+                    await self._sleep(min(pause, max(self._time_left(), 0.0)))
+                continue
+            failures = 0
+            pauses = self._reconnect.delays()
+            self._attach(conn, answer)
+            outcome = await self._serve(conn)
+            if self._closing:
+                return
+            if outcome is _EXPIRED:
+                await self._expire("the server ended the session")
+                return
+            log.info("connection to %s lost: %s", host, outcome)
+            await self._drop_connection(ConnectionLoss(f"connection to {host} lost: {outcome}"))
+            self._states.transition(SessionState.SUSPENDED)
+
+    async def _connect(self, host: str) -> tuple[Connection, pb.ConnectResponse]:
+        conn = Connection(host)
+        timeout = self._connect_timeout
+        if self._states.state is SessionState.SUSPENDED:
+            timeout = max(min(timeout, self._time_left()), 0.001)
+        request = pb.ConnectRequest(
+            session_id=self.session_id,
+            password=self.password,
+            timeout_ms=int(self._requested_timeout * 1000),
+            last_zxid=self.last_zxid,
+        )
+        answer = await conn.open(request, timeout)
+        if self.session_id and answer.session_id != self.session_id:
+            await conn.close()
+            raise ProtocolError(f"{host} answered for session {answer.session_id:#x}")
+        return conn, answer
+
+    def _attach(self, conn: Connection, answer: pb.ConnectResponse) -> None:
+        same_server = self.server_id == answer.server_id
+        resumed = self.session_id == answer.session_id
+        self.session_id, self.password = answer.session_id, answer.password
+        self.timeout = answer.timeout_ms / 1000.0
+        self.server_id = answer.server_id
+        self._conn = conn
+        self._last_heard = self._clock()
+        log.info("session %#x connected to %s", self.session_id, conn.address)
+        self._states.transition(SessionState.CONNECTED)
+        if self._on_connected is not None and resumed:
+            self._on_connected(same_server)
+
+    async def _serve(self, conn: Connection) -> str:
+        """Read the stream until it breaks; return why (or _EXPIRED)."""
+        pinger = asyncio.get_running_loop().create_task(self._ping(conn))
+        read_timeout = self.timeout * 2 / 3
+        try:
+            while True:
+                try:
+                    msg = await asyncio.wait_for(conn.read(), read_timeout)
+                except TimeoutError:
+                    return f"nothing heard for {read_timeout:.3g}s"
+                except ConnectionLoss as exc:
+                    return str(exc)
+                if msg is None:
+                    return "the server finished the stream"
+                self._last_heard = self._clock()
+                outcome = self._handle(msg)
+                if outcome is not None:
+                    return outcome
+        finally:
+            pinger.cancel()
+
+    def _handle(self, msg: pb.ServerMessage) -> str | None:
+        kind = msg.WhichOneof("kind")
+        if kind == "response":
+            return self._handle_response(msg.response)
+        if kind == "event":
+            self._see(msg.event.zxid)
+            self._on_event(msg.event)
+        elif kind == "pong":
+            self._see(msg.pong.zxid)
+        elif kind == "ended":
+            exc = error_from_pb(msg.ended.error)
+            if isinstance(exc, SessionExpiredError):
+                return _EXPIRED
+            return f"the server ended the stream: {exc.code} {exc.message}"
+        else:
+            return f"protocol error: unexpected {kind} message"
+        return None
+
+    def _handle_response(self, resp: pb.Response) -> str | None:
+        if not self._pending:
+            return f"protocol error: reply to xid {resp.xid} with nothing outstanding"
+        xid, pending = next(iter(self._pending.items()))
+        if resp.xid != xid:
+            return f"protocol error: reply to xid {resp.xid}, expected {xid}"
+        del self._pending[xid]
+        self._see(resp.zxid)
+        if pending.future.done():  # the caller gave up; keep the stream in step
+            return None
+        if pending.on_reply is not None and not resp.HasField("error"):
+            try:
+                pending.on_reply(resp)
+            except Exception as exc:  # a hook bug must not kill the reader
+                log.exception("reply hook failed")
+                pending.future.set_exception(exc)
+                return None
+        pending.future.set_result((resp, self._event_mark()))
+        return None
+
+    async def _ping(self, conn: Connection) -> None:
+        seq = 0
+        while True:
+            await self._sleep(self.timeout / 3)
+            seq += 1
+            conn.send(pb.ClientMessage(ping=pb.Ping(seq=seq)))
+
+    # ---- helpers ----------------------------------------------------------
+
+    def _see(self, zxid: int) -> None:
+        if zxid > self.last_zxid:
+            self.last_zxid = zxid
+
+    def _time_left(self) -> float:
+        """Seconds until the session times out, counted from the last server message."""
+        return self._last_heard + self.timeout - self._clock()
+
+    def _expired_locally(self) -> bool:
+        return self._states.state is SessionState.SUSPENDED and self._time_left() <= 0
+
+    async def _expire(self, why: str) -> None:
+        log.warning("session %#x expired: %s", self.session_id, why)
+        await self._drop_connection(SessionExpiredError(why))
+        if not self._closing:
+            self._states.transition(SessionState.EXPIRED)
+
+    async def _drop_connection(self, exc: CoordError) -> None:
+        conn, self._conn = self._conn, None
+        self._fail_pending(exc)
+        if conn is not None:
+            await conn.close()
+
+    def _fail_pending(self, exc: CoordError) -> None:
+        pending, self._pending = self._pending, OrderedDict()
+        for p in pending.values():
+            if not p.future.done():
+                p.future.set_exception(type(exc)(exc.message, exc.path))
+
+    def _wake(self) -> None:
+        self._changed.set()
+
+    async def _changes(self) -> None:
+        """Wait for the next state change."""
+        self._changed.clear()
+        await self._changed.wait()
