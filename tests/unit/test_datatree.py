@@ -37,12 +37,16 @@ class Applier:
     def __init__(self) -> None:
         self.tree = DataTree()
         self.counter = 0
+        self.log: list[Txn] = []
 
     def __call__(self, body, *, time_ms: int | None = None, session_id: int = 0):
         self.counter += 1
         zxid = make_zxid(EPOCH, self.counter)
         t = 1000 * self.counter if time_ms is None else time_ms
-        return self.tree.apply(Txn(zxid, t, session_id, self.counter, body))
+        txn = Txn(zxid, t, session_id, self.counter, body)
+        applied = self.tree.apply(txn)
+        self.log.append(txn)
+        return applied
 
     @property
     def zxid(self) -> int:
@@ -314,3 +318,39 @@ def test_items_lists_parents_before_children(ap: Applier) -> None:
             assert (path.rsplit("/", 1)[0] or "/") in seen
         seen.add(path)
     assert seen == {"/", "/a", "/a-b", "/a/b", "/a/b/c", "/b"}
+
+
+def test_image_round_trips_and_stays_fixed_while_the_tree_moves_on(ap: Applier) -> None:
+    ap(CreateSessionTxn(7, 10_000, b"pw"))
+    ap(CreateTxn("/c", b"", NodeKind.CONTAINER))
+    ap(CreateTxn("/c/x", b""))
+    ap(DeleteTxn("/c/x"))
+    ap(CreateTxn("/t", b"t", NodeKind.TTL, ttl_ms=5))
+    ap(CreateTxn("/p", b"p"))
+    ap(CreateTxn("/p/e", b"", NodeKind.EPHEMERAL, 7))
+    image, sig, upto = ap.tree.image(), ap.tree.signature(), len(ap.log)
+    rebuilt = DataTree.from_image(image)
+    assert rebuilt.signature() == sig
+    assert rebuilt.ephemerals(7) == {"/p/e"}
+    assert rebuilt.reap_candidates(10**9) == ap.tree.reap_candidates(10**9) == ["/c", "/t"]
+    assert rebuilt.children("/") == ["c", "p", "t"]
+    # the live tree moves on; the image does not
+    ap(SetDataTxn("/p", b"new", 1))
+    ap(CreateTxn("/p/q", b""))
+    ap(DeleteTxn("/t"))
+    ap(CloseSessionTxn(7, ("/p/e",)))
+    assert DataTree.from_image(image).signature() == sig
+    # snapshot plus replay of the rest reaches the live tree
+    for txn in ap.log[upto:]:
+        rebuilt.apply(txn)
+    assert rebuilt.signature() == ap.tree.signature()
+    assert rebuilt.ephemerals(7) == frozenset() and rebuilt.reap_candidates(10**9) == ["/c"]
+
+
+def test_nodes_handed_out_do_not_change_later(ap: Applier) -> None:
+    ap(CreateTxn("/a", b"1"))
+    node = ap.tree.get("/a")
+    ap(SetDataTxn("/a", b"2", 1))
+    ap(CreateTxn("/a/b", b""))
+    assert (node.data, node.version, node.stat().num_children) == (b"1", 0, 0)
+    assert ap.tree.get("/a").stat().num_children == 1
