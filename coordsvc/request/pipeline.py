@@ -11,6 +11,7 @@ its own writes: a read waits behind that session's pending writes.
 
 from __future__ import annotations
 
+import hmac
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -219,6 +220,15 @@ class Pipeline:
             )
         return [(z, evs) for z, evs in self._history if z > zxid]
 
+    def check_session(self, session_id: int, password: bytes) -> bool:
+        """True when the session is live (not closing) and ``password`` is its password."""
+        rec = self.tree.sessions.get(session_id)
+        return (
+            rec is not None
+            and session_id not in self._closing
+            and hmac.compare_digest(rec.password, password)
+        )
+
     def sessions_listing(self) -> list[tuple[int, int, int]]:
         """(session_id, timeout_ms, ephemeral count) of every live session."""
         return sorted(
@@ -242,7 +252,7 @@ class Pipeline:
             self._propose(CreateSessionTxn(sid, timeout, password), sid, 0, {}, origin, out)
             return
         rec = self.tree.sessions.get(c.session_id)
-        if rec is None or c.session_id in self._closing or rec.password != c.password:
+        if not self.check_session(c.session_id, c.password):
             err = SessionExpiredError(f"session {c.session_id:#x} has expired or is unknown")
             out.append(ConnectFailed(c.conn_id, err))
             return

@@ -81,10 +81,14 @@ class Overlay:
         """The session's ephemerals once proposed txns apply."""
         paths = set(self._tree.ephemerals(session_id))
         for path, (_, view) in self._changes.items():
-            if view is None:
-                paths.discard(path)
-            elif view.kind is NodeKind.EPHEMERAL and view.ephemeral_owner == session_id:
+            if (
+                view is not None
+                and view.kind is NodeKind.EPHEMERAL
+                and view.ephemeral_owner == session_id
+            ):
                 paths.add(path)
+            else:  # deleted in flight, or recreated by someone else
+                paths.discard(path)
         return paths
 
     def __len__(self) -> int:

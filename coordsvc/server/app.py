@@ -89,6 +89,7 @@ def build_pipeline(cfg: ServerConfig, storage: Storage):
         log=storage.entries(initial.snapshot_zxid, initial.last_zxid),
         now_ms=int(time.time() * 1000),
         rng=random.SystemRandom(),
+        clock=lambda: int(time.time() * 1000),
     )
 
 

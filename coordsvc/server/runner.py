@@ -11,7 +11,6 @@ every stream.
 from __future__ import annotations
 
 import asyncio
-import hmac
 import time
 from collections import deque
 from collections.abc import Callable
@@ -134,9 +133,12 @@ class Runner:
                 return
 
     async def _ticks(self) -> None:
-        interval = self._tick_ms / 1000.0
+        # Ticks land on multiples of tick_ms, where session expiry buckets end,
+        # so a silent session expires within its timeout plus one tick.
+        tick = self._tick_ms
         while True:
-            await asyncio.sleep(interval)
+            now = self._clock_ms()
+            await asyncio.sleep(((now // tick + 1) * tick - now) / 1000.0)
             self.submit(ev.Tick(self._clock_ms()))
 
     def submit(self, item: ev.Input | Callable[[], None]) -> None:
@@ -293,8 +295,7 @@ class Runner:
 
     def check_session(self, session_id: int, password: bytes) -> bool:
         """True when ``session_id`` is live and ``password`` is its password."""
-        record = self.pipeline.tree.sessions.get(session_id)
-        return record is not None and hmac.compare_digest(record.password, password)
+        return self.pipeline.check_session(session_id, password)
 
     def connected_here(self, session_id: int) -> bool:
         return session_id in self._session_conn
