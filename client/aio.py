@@ -421,10 +421,15 @@ class AsyncClient:
     ) -> WatchStream:
         """Every change at ``path`` (and below) from the Watch RPC, resumable.
 
-        Needs no session. ``start_zxid`` replays every event after it (None:
-        from now on); after a broken stream it resumes without gaps or repeats.
+        Needs no session. Events come after ``start_zxid``; None means after
+        this client's ``last_zxid``, so no change this client could have
+        observed is missed even though the stream opens lazily (a client that
+        has seen nothing yet starts from the server's present). After a broken
+        stream it resumes without gaps or repeats.
         """
         check_path(path)
+        if start_zxid is None and self.last_zxid:
+            start_zxid = self.last_zxid
         return WatchStream(
             self._hosts, path, recursive=recursive, start_zxid=start_zxid, backoff=self._backoff
         )

@@ -114,6 +114,8 @@ class Session:
         except TimeoutError:
             await self.close(0)
             raise OperationTimeoutError(f"no server answered within {timeout}s") from None
+        except SessionExpiredError:
+            raise  # the session to resume is gone; stay EXPIRED, as later calls will say
         except BaseException:
             await self.close(0)
             raise
@@ -146,6 +148,7 @@ class Session:
                 if not task.cancelled():
                     raise
         await self._drop_connection(ConnectionClosedError("the client was stopped"))
+        self.session_id, self.password = 0, b""  # a later start() opens a new session
         if self._states.state is not SessionState.CLOSED:
             self._states.transition(SessionState.CLOSED)
 

@@ -78,6 +78,12 @@ class WatchStream(AsyncIterator[WatchedEvent]):
     def __aiter__(self) -> WatchStream:
         return self
 
+    async def __aenter__(self) -> WatchStream:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
     async def __anext__(self) -> WatchedEvent:
         while not self._buffer:
             if self._closed:
