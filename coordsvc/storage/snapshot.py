@@ -353,15 +353,17 @@ def recover(storage: Storage) -> tuple[DataTree, list[Txn]]:
         if image.last_zxid != initial.snapshot_zxid:
             raise SnapshotError(f"{source}: holds zxid {image.last_zxid:#x}")
         try:
-            tree = DataTree.from_image(image)
+            with _gc_paused():
+                tree = DataTree.from_image(image)
         except KeyError as exc:
             raise SnapshotError(f"{source}: parent {exc} of a znode is missing") from None
     tail = list(storage.entries(initial.snapshot_zxid, initial.last_zxid))
-    for txn in tail:
-        try:
-            tree.apply(txn)
-        except InvariantViolation as exc:
-            raise StorageError(
-                f"the log does not fit the snapshot at {initial.snapshot_zxid:#x}: {exc}"
-            ) from exc
+    try:
+        with _gc_paused():
+            for txn in tail:
+                tree.apply(txn)
+    except InvariantViolation as exc:
+        raise StorageError(
+            f"the log does not fit the snapshot at {initial.snapshot_zxid:#x}: {exc}"
+        ) from exc
     return tree, tail

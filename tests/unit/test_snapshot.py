@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from coordsvc.storage import snapshot
+from coordsvc.storage.base import StorageError
 from coordsvc.storage.memory import MemoryStorage
 from coordsvc.storage.snapshot import (
     SnapshotError,
@@ -241,3 +242,10 @@ def test_recover_from_memory_storage_replays_the_log() -> None:
     tree, tail = recover(storage)
     assert tree.signature() == sample_tree().signature()
     assert tail == sample_txns()
+
+
+def test_recover_refuses_a_log_that_does_not_fit() -> None:
+    storage = MemoryStorage()
+    storage.append([Txn(make_zxid(1, 1), 0, 0, 0, DeleteTxn("/never-created"))])
+    with pytest.raises(StorageError, match="does not fit"):
+        recover(storage)
