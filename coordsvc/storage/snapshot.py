@@ -43,7 +43,7 @@ from typing import BinaryIO
 
 from google.protobuf.message import DecodeError
 
-from coordsvc.storage.base import Storage, StorageError
+from coordsvc.storage.base import InitialState, Storage, StorageError
 from coordsvc.tree.datatree import DataTree, InvariantViolation, SessionRecord, TreeImage
 from coordsvc.tree.txn import Txn
 from coordsvc.tree.znode import NodeKind, Znode
@@ -338,13 +338,16 @@ def verify_snapshot(path: Path) -> SnapshotInfo:
 # ---- recovery -----------------------------------------------------------------
 
 
-def recover(storage: Storage) -> tuple[DataTree, list[Txn]]:
+def recover(storage: Storage, initial: InitialState | None = None) -> tuple[DataTree, list[Txn]]:
     """The tree ``storage`` holds (newest snapshot + replayed log) and that log tail.
 
-    The tail is returned too, so a caller that builds its own state from
-    the log (watch history, sessions) sees the txns the tree already applied.
+    Pass ``initial`` when the caller already has ``storage.initial_state()``,
+    so a large snapshot is not read twice. The tail is returned too, so a
+    caller that builds its own state from the log (watch history, sessions)
+    sees the txns the tree already applied.
     """
-    initial = storage.initial_state()
+    if initial is None:
+        initial = storage.initial_state()
     if initial.snapshot is None:
         tree = DataTree()
     else:
