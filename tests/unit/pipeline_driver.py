@@ -34,10 +34,11 @@ class Driver:
         self,
         config: PipelineConfig | None = None,
         *,
+        pipeline: Pipeline | None = None,
         auto_persist: bool = True,
         now_ms: int = 0,
     ) -> None:
-        self.pipeline = Pipeline(config or PipelineConfig(), now_ms=now_ms)
+        self.pipeline = pipeline or Pipeline(config or PipelineConfig(), now_ms=now_ms)
         self.auto_persist = auto_persist
         self.actions: list[Action] = []
         self.log: list[Txn] = []  # every txn handed out, in order

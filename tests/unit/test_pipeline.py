@@ -34,12 +34,13 @@ from coordsvc.request.ops import (
     GetChildren,
     GetData,
     Multi,
+    RemoveWatches,
     SetData,
     Sync,
 )
-from coordsvc.request.pipeline import PipelineConfig
+from coordsvc.request.pipeline import Pipeline, PipelineConfig
 from coordsvc.tree.datatree import NODE_CHILDREN_CHANGED, NODE_CREATED, NODE_DELETED
-from coordsvc.tree.txn import CloseSessionTxn, DeleteTxn
+from coordsvc.tree.txn import CloseSessionTxn, DeleteTxn, zxid_epoch
 
 TICK = 1000
 CFG = PipelineConfig(tick_ms=TICK)
@@ -323,24 +324,6 @@ def test_session_less_requests_work_without_ephemerals_or_watches() -> None:
     assert d.call(0, Create("/e", ephemeral=True)).error is not None
 
 
-def test_recursive_watch_sees_descendants_until_session_closes() -> None:
-    d = Driver(CFG)
-    w, _ = d.connect()
-    sid, _ = d.connect()
-    d.ok(w, AddWatch("/r", recursive=True))
-    for op in (Create("/r"), Create("/r/a"), Create("/r/a/b"), SetData("/r/a/b", b"1")):
-        d.ok(sid, op)
-    assert [(n.event.type, n.event.path) for n in d.of_type(Notify)] == [
-        (NODE_CREATED, "/r"),
-        (NODE_CREATED, "/r/a"),
-        (NODE_CREATED, "/r/a/b"),
-        ("NODE_DATA_CHANGED", "/r/a/b"),
-    ]
-    d.ok(w, CloseSession())
-    d.ok(sid, Delete("/r/a/b"))
-    assert len(d.of_type(Notify)) == 4
-
-
 def test_close_spares_an_ephemeral_re_created_in_flight_by_another_session() -> None:
     d = Driver(CFG, auto_persist=False)
     a, _ = d.connect()
@@ -358,3 +341,76 @@ def test_unknown_input_is_refused() -> None:
     d = Driver(CFG)
     with pytest.raises(TypeError):
         d.pipeline.step(Connect)  # the class, not an input
+
+
+def _reads_fixture() -> tuple[Driver, int]:
+    d = Driver(CFG)
+    sid, _ = d.connect()
+    for op in (Create("/a", b"A"), Create("/a/b", b"B"), Create("/a/c", b"C")):
+        d.ok(sid, op)
+    return d, sid
+
+
+@pytest.mark.parametrize(
+    ("op", "check"),
+    [
+        (Exists("/a"), lambda r: r.stat.num_children == 2 and r.stat.data_length == 1),
+        (Exists("/nope"), lambda r: r.stat is None),
+        (GetData("/a/b"), lambda r: r.data == b"B" and r.stat.version == 0),
+        (GetData("/nope"), NoNodeError),
+        (GetChildren("/a"), lambda r: r.names == ("b", "c") and r.children == ()),
+        (
+            GetChildren("/a", include_data=True),
+            lambda r: (
+                [(c.name, c.data, c.stat.data_length) for c in r.children]
+                == [("b", b"B", 1), ("c", b"C", 1)]
+            ),
+        ),
+        (GetChildren("/nope"), NoNodeError),
+        (Sync("/a"), lambda r: r.path == "/a"),
+        (AddWatch("/a"), lambda r: r == Done()),
+        (RemoveWatches("/a"), lambda r: r == Done()),
+    ],
+    ids=repr,
+)
+def test_reads(op, check) -> None:
+    d, sid = _reads_fixture()
+    reply = d.call(sid, op)
+    assert reply.zxid == d.pipeline.last_applied_zxid
+    if isinstance(check, type):
+        assert isinstance(reply.error, check) and reply.result is None
+    else:
+        assert reply.error is None and check(reply.result)
+
+
+def test_check_session() -> None:
+    d = Driver(CFG, auto_persist=False)
+    sid, password = d.connect()
+    assert d.pipeline.check_session(sid, password)
+    assert not d.pipeline.check_session(sid, b"\0" * 16)
+    assert not d.pipeline.check_session(sid + 1, password)
+    d.send(sid, CloseSession())
+    assert not d.pipeline.check_session(sid, password)  # closing counts as gone
+
+
+def test_restart_from_the_log_continues_where_it_left_off() -> None:
+    d = Driver(CFG)
+    sid, _ = d.connect()
+    d.ok(sid, Create("/q"))
+    d.ok(sid, Create("/q/s-", sequential=True))
+    d.ok(sid, Create("/e", ephemeral=True))
+    again = Pipeline(CFG, log=d.log, now_ms=5 * TICK)
+    assert again.tree.signature() == d.tree.signature()
+    assert zxid_epoch(again.last_applied_zxid) + 1 == again.epoch
+    assert sid in again.tracker
+    d2 = Driver(pipeline=again)
+    reply = d2.call(sid, Create("/q/s-", sequential=True))
+    assert reply.result.path == "/q/s-0000000001" and reply.zxid > d.log[-1].zxid
+    with pytest.raises(CompactedError):
+        again.history_since(d.log[-1].zxid - 1)
+
+
+def test_txn_time_comes_from_the_injected_clock() -> None:
+    d = Driver(pipeline=Pipeline(CFG, clock=lambda: 123_456))
+    sid, _ = d.connect()
+    assert d.ok(sid, Create("/a")).stat.ctime == 123_456

@@ -1,9 +1,22 @@
-"""WatchTable: one-shot data/child watches, persistent and persistent-recursive watches."""
+"""Watch semantics: the WatchTable as a table, then watches set and removed through the pipeline."""
 
 from __future__ import annotations
 
 import pytest
+from pipeline_driver import Driver
 
+from coordsvc.request.events import Notify
+from coordsvc.request.ops import (
+    AddWatch,
+    CloseSession,
+    Create,
+    Delete,
+    GetChildren,
+    GetData,
+    RemoveWatches,
+    SetData,
+)
+from coordsvc.request.pipeline import PipelineConfig
 from coordsvc.tree import datatree as dt
 from coordsvc.tree.watches import CHILD, DATA, KINDS, PERSISTENT, PERSISTENT_RECURSIVE, WatchTable
 
@@ -161,3 +174,46 @@ def test_listing_is_sorted_by_session_path_kind() -> None:
     table.add(1, "/z", CHILD)
     table.add(1, "/a", PERSISTENT)
     assert table.listing() == [(1, "/a", PERSISTENT), (1, "/z", CHILD), (2, "/b", DATA)]
+
+
+# ---- through the pipeline ------------------------------------------------
+
+CFG = PipelineConfig(tick_ms=1000)
+
+
+def test_recursive_watch_sees_descendants_until_session_closes() -> None:
+    d = Driver(CFG)
+    w, _ = d.connect()
+    sid, _ = d.connect()
+    d.ok(w, AddWatch("/r", recursive=True))
+    for op in (Create("/r"), Create("/r/a"), Create("/r/a/b"), SetData("/r/a/b", b"1")):
+        d.ok(sid, op)
+    assert [(n.event.type, n.event.path) for n in d.of_type(Notify)] == [
+        (CREATED, "/r"),
+        (CREATED, "/r/a"),
+        (CREATED, "/r/a/b"),
+        (CHANGED, "/r/a/b"),
+    ]
+    d.ok(w, CloseSession())
+    d.ok(sid, Delete("/r/a/b"))
+    assert len(d.of_type(Notify)) == 4
+
+
+@pytest.mark.parametrize(
+    ("kind", "left"),
+    [
+        ("any", []),
+        ("data", ["child", "persistent"]),
+        ("children", ["data", "persistent"]),
+        ("persistent", ["child", "data"]),
+        ("persistent_recursive", ["child", "data", "persistent"]),
+    ],
+)
+def test_remove_watches_by_kind(kind: str, left: list[str]) -> None:
+    d = Driver(CFG)
+    sid, _ = d.connect()
+    d.ok(sid, Create("/a"))
+    for op in (GetData("/a", watch=True), GetChildren("/a", watch=True), AddWatch("/a")):
+        d.ok(sid, op)
+    d.ok(sid, RemoveWatches("/a", kind))
+    assert [k for _, _, k in d.pipeline.watches.listing()] == left
