@@ -137,6 +137,7 @@ class AsyncClient:
             client_id=client_id,
         )
         self._states.observe(self._on_state)
+        self._background: set[asyncio.Task[None]] = set()
 
     # ---- lifecycle --------------------------------------------------------
 
@@ -146,7 +147,11 @@ class AsyncClient:
         await self._session.start(timeout)
 
     async def stop(self) -> None:
-        """Close the session (its ephemerals vanish at once) and disconnect."""
+        """Close the session (its ephemerals vanish at once) and disconnect.
+
+        While SUSPENDED the close cannot reach a server; the session then ends
+        by expiring on the server, which deletes its ephemerals a timeout later.
+        """
         await self._session.close(timeout=self._session.timeout)
         await self._dispatcher.stop(timeout=self._session.timeout)
 
@@ -466,10 +471,16 @@ class AsyncClient:
             self._watches.clear()
 
     def _on_reconnected(self, same_server: bool) -> None:
-        """After a resume on another server, re-add the persistent watches there."""
+        """After a resume on another server, re-add the persistent watches there.
+
+        The same server keeps a session's watches while it is away; another
+        server knows none of them. One-shot watches are not re-set there yet.
+        """
         if same_server:
             return
-        asyncio.get_running_loop().create_task(self._readd_persistent())
+        task = asyncio.get_running_loop().create_task(self._readd_persistent())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def _readd_persistent(self) -> None:
         for kind, mode in (

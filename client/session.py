@@ -70,8 +70,10 @@ class Session:
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
         on_connected: Callable[[bool], None] | None = None,
         client_id: tuple[int, bytes] | None = None,
+        connection_factory: Callable[[str], Connection] = Connection,
     ) -> None:
         self._hosts = hosts
+        self._connection_factory = connection_factory
         self._states = states
         self._requested_timeout = timeout
         self._connect_timeout = connect_timeout
@@ -220,7 +222,7 @@ class Session:
             self._states.transition(SessionState.SUSPENDED)
 
     async def _connect(self, host: str) -> tuple[Connection, pb.ConnectResponse]:
-        conn = Connection(host)
+        conn = self._connection_factory(host)
         timeout = self._connect_timeout
         if self._states.state is SessionState.SUSPENDED:
             timeout = max(min(timeout, self._time_left()), 0.001)
