@@ -35,6 +35,7 @@ __all__ = [
     "CompactedError",
     "InvalidTTLError",
     "NotLeaderError",
+    "StorageFullError",
     "EXCEPTIONS",
     "error_for_code",
 ]
@@ -174,6 +175,11 @@ class InvalidTTLError(ZookeeperError):
 @_register("NOT_LEADER", "UNAVAILABLE")
 class NotLeaderError(CoordError):
     """The server has no leader to forward a write to."""
+
+
+@_register("STORAGE_FULL", "RESOURCE_EXHAUSTED")
+class StorageFullError(CoordError):
+    """The server's store is full: the write was not applied; reads still work."""
 
 
 def error_for_code(code: str, message: str = "", path: str = "") -> CoordError:

@@ -33,6 +33,13 @@ def _positive(text: str) -> int:
     return value
 
 
+def _non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
 def _port_ok(text: str) -> str:
     host, sep, port = text.rpartition(":")
     if not sep or not host or not port.isdigit() or int(port) > 65535:
@@ -75,7 +82,31 @@ def add_serve_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--max-data-bytes", default=1 << 20, type=_positive, help="largest znode data accepted"
     )
-    p.add_argument("--storage", default="memory", choices=["memory"], help="storage engine")
+    p.add_argument(
+        "--storage",
+        default="lmdb",
+        choices=["lmdb", "memory"],
+        help="lmdb keeps data under --data-dir; memory loses everything on exit",
+    )
+    p.add_argument(
+        "--lmdb-map-size",
+        default=1 << 30,
+        type=_positive,
+        help="largest size in bytes the LMDB store may grow to (raise it when writes fail "
+        "with STORAGE_FULL; restarting with a larger value continues)",
+    )
+    p.add_argument(
+        "--snapshot-every",
+        default=100_000,
+        type=_non_negative,
+        help="take a snapshot after this many txns (0: only on demand)",
+    )
+    p.add_argument(
+        "--snapshot-retain",
+        default=3,
+        type=_positive,
+        help="snapshots kept; the log before the oldest kept one is purged",
+    )
     p.add_argument(
         "--log-format",
         default="auto",
@@ -118,4 +149,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         max_session_timeout_ms=args.max_session_timeout_ms,
         max_data_bytes=args.max_data_bytes,
         storage=args.storage,
+        lmdb_map_size=args.lmdb_map_size,
+        snapshot_every=args.snapshot_every,
+        snapshot_retain=args.snapshot_retain,
     )

@@ -1,4 +1,5 @@
-"""The ``coordsvc`` command: ``coordsvc serve`` runs a server (more subcommands later).
+"""The ``coordsvc`` command: ``serve`` runs a server; ``snapshot inspect``, ``backup``
+and ``restore`` work on a data directory.
 
 Logs go to stderr through structlog; stdout carries exactly one line, the
 listening address, so scripts and tests can discover a port picked with 0.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import sys
 from collections.abc import Sequence
@@ -16,6 +18,7 @@ import structlog
 
 from coordsvc import __version__
 from coordsvc.cli.config import HelpFormatter, add_serve_arguments, apply_env_defaults
+from coordsvc.storage.base import StorageError
 
 __all__ = ["main", "build_parser", "configure_logging"]
 
@@ -56,6 +59,24 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
         formatter_class=HelpFormatter,
     )
     add_serve_arguments(serve)
+
+    snap = sub.add_parser("snapshot", help="look inside a data directory")
+    snap_sub = snap.add_subparsers(dest="snapshot_command", required=True, metavar="ACTION")
+    inspect = snap_sub.add_parser(
+        "inspect", help="last zxid, epochs, znode and session counts, sizes (read-only)"
+    )
+    inspect.add_argument("data_dir", metavar="DIR")
+    inspect.add_argument("--json", action="store_true", help="print the report as JSON")
+
+    backup = sub.add_parser(
+        "backup", help="copy a data directory consistently, even while its server runs"
+    )
+    backup.add_argument("data_dir", metavar="DIR")
+    backup.add_argument("out_dir", metavar="OUT", help="new or empty directory")
+
+    restore = sub.add_parser("restore", help="restore a backup into a new or empty data directory")
+    restore.add_argument("backup_dir", metavar="BACKUP")
+    restore.add_argument("data_dir", metavar="DIR")
     return parser, serve
 
 
@@ -71,9 +92,38 @@ def _run_serve(args: argparse.Namespace) -> int:
 
     try:
         return asyncio.run(serve(cfg, on_listening))
+    except StorageError as exc:
+        structlog.get_logger("coordsvc").error("store_damaged", error=str(exc))
+        print(f"coordsvc: cannot start: {exc}", file=sys.stderr)
+        return 3
     except (OSError, ValueError) as exc:
         structlog.get_logger("coordsvc").error("startup_failed", error=str(exc))
+        print(f"coordsvc: cannot start: {exc}", file=sys.stderr)
         return 2
+
+
+def _run_tool(args: argparse.Namespace) -> int:
+    """snapshot inspect / backup / restore: plain output, one-line errors, non-zero exit."""
+    from coordsvc.storage.backup import backup, restore
+    from coordsvc.storage.inspect import format_report, inspect_store
+
+    try:
+        if args.command == "snapshot":
+            report = inspect_store(args.data_dir)
+            if args.json:
+                print(json.dumps(report, indent=2, sort_keys=True, default=str))
+            else:
+                print("\n".join(format_report(report)))
+        elif args.command == "backup":
+            summary = backup(args.data_dir, args.out_dir)
+            print(f"backup of {args.data_dir} written to {args.out_dir}: {summary}")
+        elif args.command == "restore":
+            summary = restore(args.backup_dir, args.data_dir)
+            print(f"restored {args.backup_dir} into {args.data_dir}: {summary}")
+    except (StorageError, OSError, ValueError) as exc:
+        print(f"coordsvc {args.command}: {exc}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -83,6 +133,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.command == "serve":
         sys.exit(_run_serve(args))
+    if args.command in ("snapshot", "backup", "restore"):
+        sys.exit(_run_tool(args))
     parser.error(f"unknown command {args.command!r}")
 
 

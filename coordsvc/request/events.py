@@ -22,6 +22,7 @@ __all__ = [
     "Disconnected",
     "Tick",
     "Persisted",
+    "PersistFailed",
     "Input",
     "Persist",
     "Connected",
@@ -84,7 +85,18 @@ class Persisted:
     zxid: int
 
 
-Input = Connect | ClientRequest | Ping | Disconnected | Tick | Persisted
+@dataclass(frozen=True, slots=True)
+class PersistFailed:
+    """Txns handed out for persisting were not written (the store is full).
+
+    Every txn not yet durable is abandoned: its request is answered with
+    ``error`` and nothing of it is applied.
+    """
+
+    error: CoordError
+
+
+Input = Connect | ClientRequest | Ping | Disconnected | Tick | Persisted | PersistFailed
 
 # ---- actions --------------------------------------------------------------
 

@@ -36,6 +36,7 @@ from coordsvc.request.events import (
     Notify,
     Persist,
     Persisted,
+    PersistFailed,
     Ping,
     Published,
     Reply,
@@ -66,7 +67,14 @@ from coordsvc.request.validate import Limits, validate
 from coordsvc.session.tracker import SessionTracker, clamp_timeout
 from coordsvc.storage.base import InitialState
 from coordsvc.tree.datatree import DataTree
-from coordsvc.tree.txn import CloseSessionTxn, CreateSessionTxn, Txn, make_zxid, zxid_epoch
+from coordsvc.tree.txn import (
+    CloseSessionTxn,
+    CreateSessionTxn,
+    Txn,
+    make_zxid,
+    zxid_counter,
+    zxid_epoch,
+)
 from coordsvc.tree.watches import CHILD, DATA, KINDS, PERSISTENT, PERSISTENT_RECURSIVE, WatchTable
 
 __all__ = ["Pipeline", "PipelineConfig"]
@@ -206,6 +214,8 @@ class Pipeline:
             case Tick(now_ms=now):
                 self._now = now
                 self._on_tick(now, out)
+            case PersistFailed(error=error):
+                self._on_persist_failed(error, out)
             case Disconnected():
                 pass  # the session lives on until its timeout
             case _:
@@ -273,8 +283,10 @@ class Pipeline:
         entry = _Pending(r.conn_id, sid, r.xid, r.op)
         queue = self._queues.by_key.get(key)
         if queue is not None and len(queue) >= self.config.max_pending_per_session:
+            # refused, but answered in its turn so replies stay in request order
             entry.error, entry.ready = ThrottledError("too many outstanding requests"), True
-            out.append(self._reply(entry))
+            self._queues.push(key, entry)
+            self._drain(key, out)
             return
         self._queues.push(key, entry)
         try:
@@ -309,6 +321,38 @@ class Pipeline:
         while self._uncommitted and self._uncommitted[0].zxid <= zxid:
             self._apply(self._uncommitted.popleft(), out)
         for key in list(self._sync_keys):
+            self._drain(key, out)
+
+    def _on_persist_failed(self, error: CoordError, out: list[Action]) -> None:
+        """Abandon every txn not yet durable; zxids resume after the last durable one."""
+        aborted = list(self._uncommitted)
+        self._uncommitted.clear()
+        self._overlay.clear()
+        last = self.tree.last_zxid
+        self._last_proposed = last
+        self._counter = zxid_counter(last) if zxid_epoch(last) == self.epoch else 0
+        now = self.now_ms()
+        for txn in aborted:
+            origin = self._origins.pop(txn.zxid, None)
+            body = txn.body
+            if isinstance(body, CloseSessionTxn):
+                self._closing.discard(body.session_id)
+                rec = self.tree.sessions.get(body.session_id)
+                if rec is not None:  # it expires again on a later tick
+                    self.tracker.add(body.session_id, rec.timeout_ms, now)
+            if origin is None:
+                continue
+            if origin.connect is not None:
+                out.append(ConnectFailed(origin.connect[0], error))
+            elif origin.reap is not None:
+                self._reaping.discard(origin.reap)
+            elif origin.entry is not None:
+                entry = origin.entry
+                entry.error, entry.zxid, entry.waiting, entry.ready = error, 0, False, True
+        for key, queue in list(self._queues.by_key.items()):
+            for entry in queue:
+                if isinstance(entry.op, Sync) and entry.zxid > last:
+                    entry.zxid = last
             self._drain(key, out)
 
     def _on_tick(self, now: int, out: list[Action]) -> None:

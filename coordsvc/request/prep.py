@@ -77,6 +77,10 @@ class Overlay:
         if self._changes:
             self._changes = {p: c for p, c in self._changes.items() if c[0] > zxid}
 
+    def clear(self) -> None:
+        """Forget every pending change (the proposals were abandoned)."""
+        self._changes = {}
+
     def ephemerals(self, session_id: int) -> set[str]:
         """The session's ephemerals once proposed txns apply."""
         paths = set(self._tree.ephemerals(session_id))

@@ -74,5 +74,8 @@ class AdminService(apb_grpc.AdminServicer):
     async def Snapshot(  # noqa: N802 - gRPC method name
         self, request: apb.SnapshotRequest, context: grpc.aio.ServicerContext
     ) -> apb.SnapshotResponse:
-        # memory storage keeps everything in the log: the "snapshot" is the applied state
-        return apb.SnapshotResponse(zxid=self._runner.pipeline.last_applied_zxid)
+        try:
+            zxid = await self._runner.snapshot()
+        except Exception as exc:  # the log still holds everything; say why it failed
+            await context.abort(grpc.StatusCode.INTERNAL, f"SYSTEM_ERROR: snapshot failed: {exc}")
+        return apb.SnapshotResponse(zxid=zxid)

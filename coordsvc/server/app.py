@@ -7,6 +7,7 @@ SIGTERM/SIGINT (or a fatal runner error) and is what ``coordsvc serve`` calls.
 from __future__ import annotations
 
 import asyncio
+import gc
 import random
 import signal
 import time
@@ -46,7 +47,10 @@ class ServerConfig:
     min_session_timeout_ms: int | None = None
     max_session_timeout_ms: int | None = None
     max_data_bytes: int = 1 << 20
-    storage: str = "memory"
+    storage: str = "lmdb"
+    lmdb_map_size: int = 1 << 30
+    snapshot_every: int = 100_000
+    snapshot_retain: int = 3
 
 
 def message_limit(max_data_bytes: int) -> int:
@@ -63,11 +67,21 @@ def split_listen(listen: str) -> tuple[str, int]:
 
 
 def open_storage(cfg: ServerConfig) -> Storage:
+    """The configured store; raises StorageError (naming the file) if it is damaged."""
     Path(cfg.data_dir).mkdir(parents=True, exist_ok=True)
     if cfg.storage == "memory":
         from coordsvc.storage.memory import MemoryStorage
 
         return MemoryStorage()
+    if cfg.storage == "lmdb":
+        from coordsvc.storage.lmdb_store import LmdbStorage
+
+        return LmdbStorage(
+            Path(cfg.data_dir),
+            map_size=cfg.lmdb_map_size,
+            sync=True,
+            snapshot_retain=cfg.snapshot_retain,
+        )
     raise ValueError(f"unknown storage {cfg.storage!r}")
 
 
@@ -82,15 +96,24 @@ def build_pipeline(cfg: ServerConfig, storage: Storage):
         max_session_timeout_ms=cfg.max_session_timeout_ms,
         max_data_bytes=cfg.max_data_bytes,
     )
+    from coordsvc.storage.snapshot import recover
+
     initial = storage.initial_state()
-    return Pipeline(
+    tree, tail = recover(storage, initial)
+    pipeline = Pipeline(
         pcfg,
         initial=initial,
-        log=storage.entries(initial.snapshot_zxid, initial.last_zxid),
+        tree=tree,
+        log=tail,
         now_ms=int(time.time() * 1000),
         rng=random.SystemRandom(),
         clock=lambda: int(time.time() * 1000),
     )
+    set_epochs = getattr(storage, "set_epochs", None)
+    if set_epochs is not None:  # a restart starts a new epoch; persist it before serving
+        set_epochs(accepted=pipeline.epoch, current=pipeline.epoch)
+    gc.freeze()  # the recovered tree is long-lived: keep full collections off it
+    return pipeline
 
 
 class App:
@@ -104,6 +127,7 @@ class App:
             self.storage,
             server_id=cfg.server_id,
             tick_ms=cfg.tick_ms,
+            snapshot_every=cfg.snapshot_every,
         )
         self.health = health.aio.HealthServicer()
         self.address = ""

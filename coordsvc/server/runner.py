@@ -19,11 +19,13 @@ from typing import Any
 import structlog
 
 from coordsvc.errors import CoordError, SessionMovedError
+from coordsvc.errors import StorageFullError as StorageFull
 from coordsvc.request import events as ev
 from coordsvc.request.ops import Op
 from coordsvc.server import codec
 from coordsvc.server.conns import StreamConn, WatchSub, ended_message
-from coordsvc.storage.base import Storage
+from coordsvc.server.snapshots import Snapshotter
+from coordsvc.storage.base import Storage, StorageFullError
 from coordsvc.storage.writer import StorageWriter
 from coordsvc.v1 import coordination_pb2 as pb
 
@@ -47,6 +49,7 @@ class Runner:
         server_id: int,
         tick_ms: int,
         clock_ms: Callable[[], int] = lambda: int(time.time() * 1000),
+        snapshot_every: int = 0,
     ) -> None:
         self.pipeline = pipeline
         self._storage = storage
@@ -65,6 +68,9 @@ class Runner:
         self.started = False
         self.failed: asyncio.Event = asyncio.Event()
         self.failure: BaseException | None = None
+        self.snapshots = Snapshotter(
+            pipeline.tree.image, getattr(storage, "save_snapshot", None), every_txns=snapshot_every
+        )
 
     # ---- lifecycle ----------------------------------------------------------
 
@@ -78,7 +84,10 @@ class Runner:
         def on_error(exc: BaseException) -> None:
             _call_threadsafe(loop, self._fail, exc)
 
-        self._writer = StorageWriter(self._storage, on_durable, on_error)
+        def on_full(exc: StorageFullError) -> None:
+            _call_threadsafe(loop, self._inbox.put_nowait, lambda: self._storage_full(exc))
+
+        self._writer = StorageWriter(self._storage, on_durable, on_error, on_full=on_full)
         self._writer.start()
         self._tasks = [
             asyncio.create_task(self._loop(), name="coordsvc-runner"),
@@ -100,6 +109,7 @@ class Runner:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.snapshots.wait()
         for fut in self._unary.values():
             if not fut.done():
                 fut.cancel()
@@ -110,6 +120,17 @@ class Runner:
     @property
     def storage_appends(self) -> int:
         return self._writer.appends if self._writer else 0
+
+    def _storage_full(self, exc: StorageFullError) -> None:
+        """Abandon what was not written, answer it with STORAGE_FULL, accept writes again."""
+        log.error("storage_full", error=str(exc), zxid=self.pipeline.last_applied_zxid)
+        self._step(ev.PersistFailed(StorageFull(str(exc))))
+        assert self._writer is not None
+        self._writer.resume()
+
+    async def snapshot(self) -> int:
+        """Take a snapshot now (or join the one running); returns its zxid."""
+        return await self.snapshots.start()
 
     def _fail(self, exc: BaseException) -> None:
         if self.failure is None:
@@ -127,6 +148,8 @@ class Runner:
                     item()
                 else:
                     self._step(item)
+                if self.snapshots.due():
+                    self.snapshots.start()
             except Exception as exc:  # a broken core must stop the node, not limp on
                 log.exception("step_failed", input=repr(item)[:200])
                 self._fail(exc)
@@ -153,6 +176,7 @@ class Runner:
         if isinstance(a, ev.Persist):
             assert self._writer is not None
             self._writer.submit(a.txns)
+            self.snapshots.note(len(a.txns))
         elif isinstance(a, ev.Reply):
             self._on_reply(a)
         elif isinstance(a, ev.Notify):

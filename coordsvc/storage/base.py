@@ -13,11 +13,15 @@ from typing import Protocol
 
 from coordsvc.tree.txn import Txn
 
-__all__ = ["InitialState", "Storage", "StorageError", "CompactedError"]
+__all__ = ["InitialState", "Storage", "StorageError", "StorageFullError", "CompactedError"]
 
 
 class StorageError(Exception):
     """The store is damaged or cannot be written; the message names the file."""
+
+
+class StorageFullError(StorageError):
+    """The store has no room for the batch; nothing of it was written."""
 
 
 class CompactedError(StorageError):

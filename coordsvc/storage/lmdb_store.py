@@ -37,7 +37,7 @@ from pathlib import Path
 import lmdb
 
 from coordsvc.storage import layout
-from coordsvc.storage.base import CompactedError, InitialState, StorageError
+from coordsvc.storage.base import CompactedError, InitialState, StorageError, StorageFullError
 from coordsvc.storage.layout import decode_record, encode_record, key_zxid, u64, zxid_key
 from coordsvc.storage.snapshot import SnapshotError, fsync_dir, write_snapshot
 from coordsvc.tree.datatree import TreeImage
@@ -188,7 +188,7 @@ class LmdbStorage:
             with contextlib.suppress(lmdb.Error):
                 txn.abort()
             now = self._env.info()["map_size"]
-            raise StorageError(
+            raise StorageFullError(
                 f"{self.data_file}: map full: raise --lmdb-map-size (now {now} bytes)"
             ) from exc
         except lmdb.Error as exc:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable
 
-from coordsvc.storage.base import Storage
+from coordsvc.storage.base import Storage, StorageFullError
 from coordsvc.tree.txn import Txn
 
 __all__ = ["StorageWriter"]
@@ -20,9 +20,12 @@ __all__ = ["StorageWriter"]
 class StorageWriter:
     """Appends queued txns to ``storage`` in batches on a dedicated thread.
 
-    ``on_durable(last_zxid)`` and ``on_error(exc)`` run on the writer thread;
-    callers marshal them back to their own loop. After an error the writer
-    stops accepting work: a store that failed a write is not trusted again.
+    ``on_durable(last_zxid)``, ``on_error(exc)`` and ``on_full(exc)`` run on the
+    writer thread; callers marshal them back to their own loop. After an
+    error the writer stops: a store that failed a write is not trusted again.
+    A full store is different (nothing was written, the store is intact):
+    the writer drops its queue, reports ``on_full`` and accepts work again
+    after ``resume()``.
     """
 
     def __init__(
@@ -31,11 +34,14 @@ class StorageWriter:
         on_durable: Callable[[int], None],
         on_error: Callable[[BaseException], None],
         *,
+        on_full: Callable[[StorageFullError], None] | None = None,
         max_batch: int = 10_000,
     ) -> None:
         self._storage = storage
         self._on_durable = on_durable
         self._on_error = on_error
+        self._on_full = on_full
+        self._blocked = False  # after a full store, until resume()
         self._max_batch = max_batch
         self._queue: list[Txn] = []
         self._cond = threading.Condition()
@@ -55,8 +61,15 @@ class StorageWriter:
                 raise RuntimeError("storage writer is closed")
             if self._failed is not None:
                 raise RuntimeError("storage writer failed") from self._failed
+            if self._blocked:
+                return  # the owner is aborting everything not yet durable
             self._queue.extend(txns)
             self._cond.notify()
+
+    def resume(self) -> None:
+        """Accept txns again after a full store (the owner has aborted what was lost)."""
+        with self._cond:
+            self._blocked = False
 
     def close(self, timeout: float | None = 10.0) -> None:
         """Write what is queued, then stop the thread."""
@@ -80,13 +93,27 @@ class StorageWriter:
         while (batch := self._take()) is not None:
             try:
                 last = self._storage.append(batch)
-            except BaseException as exc:  # the store is now suspect: stop and report
+            except StorageFullError as exc:
+                if self._on_full is None:
+                    self._stop(exc)
+                    return
+                # Nothing of the batch was written and the store is intact:
+                # drop what is queued behind it and wait for resume().
                 with self._cond:
-                    self._failed = exc
                     self._queue.clear()
-                    self._closing = True
-                self._on_error(exc)
+                    self._blocked = True
+                self._on_full(exc)
+                continue
+            except BaseException as exc:  # the store is now suspect: stop and report
+                self._stop(exc)
                 return
             self.appends += 1
             self.txns += len(batch)
             self._on_durable(last)
+
+    def _stop(self, exc: BaseException) -> None:
+        with self._cond:
+            self._failed = exc
+            self._queue.clear()
+            self._closing = True
+        self._on_error(exc)

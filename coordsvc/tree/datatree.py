@@ -163,9 +163,10 @@ class DataTree:
                 return DeleteResult()
             case SetDataTxn():
                 return self._set_data(txn, body, triggers)
-            case CheckTxn(path=path):
-                if path not in self._nodes:
-                    raise InvariantViolation(f"check of missing node {path} at {txn.zxid:#x}")
+            case CheckTxn(path=path, version=version):
+                node = self._nodes.get(path)
+                if node is None or node.version != version:
+                    raise InvariantViolation(f"check of {path} at {txn.zxid:#x} does not fit")
                 return CheckResult()
             case MultiTxn(txns=txns):
                 results = tuple(self._apply_body(txn, sub, triggers) for sub in txns)
@@ -174,9 +175,13 @@ class DataTree:
                 self.sessions[sid] = SessionRecord(sid, timeout, pw)
                 return Done()
             case CloseSessionTxn(session_id=sid, paths=paths):
+                owned = self._ephemerals.get(sid, set())
                 for path in paths:
-                    if path in self._nodes:
-                        self._delete(txn.zxid, path, triggers)
+                    if path not in owned:
+                        raise InvariantViolation(
+                            f"close of {sid:#x} at {txn.zxid:#x} lists {path}, not its ephemeral"
+                        )
+                    self._delete(txn.zxid, path, triggers)
                 leftover = self._ephemerals.pop(sid, set())
                 for path in sorted(leftover, reverse=True):
                     self._delete(txn.zxid, path, triggers)
@@ -244,8 +249,8 @@ class DataTree:
 
     def _set_data(self, txn: Txn, body: SetDataTxn, triggers: list[Trigger]) -> SetDataResult:
         node = self._nodes.get(body.path)
-        if node is None:
-            raise InvariantViolation(f"set {body.path} at {txn.zxid:#x}: no such node")
+        if node is None or body.version != node.version + 1:
+            raise InvariantViolation(f"set {body.path} at {txn.zxid:#x} does not fit the tree")
         node = replace(
             node, data=body.data, version=body.version, mzxid=txn.zxid, mtime=txn.time_ms
         )

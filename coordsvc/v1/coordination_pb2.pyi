@@ -31,6 +31,7 @@ class ErrorCode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     COMPACTED: _ClassVar[ErrorCode]
     INVALID_TTL: _ClassVar[ErrorCode]
     NOT_LEADER: _ClassVar[ErrorCode]
+    STORAGE_FULL: _ClassVar[ErrorCode]
 
 class Consistency(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -79,6 +80,7 @@ SYSTEM_ERROR: ErrorCode
 COMPACTED: ErrorCode
 INVALID_TTL: ErrorCode
 NOT_LEADER: ErrorCode
+STORAGE_FULL: ErrorCode
 CONSISTENCY_LINEARIZABLE: Consistency
 CONSISTENCY_LOCAL: Consistency
 WATCH_MODE_PERSISTENT: WatchMode

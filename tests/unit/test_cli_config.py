@@ -18,7 +18,8 @@ def parse(argv: list[str], env: dict[str, str] | None = None):
 def test_defaults() -> None:
     cfg = parse([])
     assert (cfg.listen, cfg.data_dir, cfg.server_id) == ("127.0.0.1:2181", "./coordsvc-data", 1)
-    assert (cfg.tick_ms, cfg.max_data_bytes, cfg.storage) == (2000, 1 << 20, "memory")
+    assert (cfg.tick_ms, cfg.max_data_bytes, cfg.storage) == (2000, 1 << 20, "lmdb")
+    assert (cfg.lmdb_map_size, cfg.snapshot_every, cfg.snapshot_retain) == (1 << 30, 100_000, 3)
     assert cfg.min_session_timeout_ms is None and cfg.max_session_timeout_ms is None
 
 

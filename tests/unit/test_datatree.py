@@ -300,7 +300,7 @@ def test_signature_equal_for_equal_histories_and_sensitive_to_each_field() -> No
     assert _build(base).signature() == _build(list(base)).signature()
     variants = [
         base[:2] + [SetDataTxn("/a", b"X", 1)],  # data
-        base[:2] + [SetDataTxn("/a", b"3", 2)],  # version
+        base + [SetDataTxn("/a", b"3", 2)],  # version (and mzxid)
         base[:2] + [CheckTxn("/a", 0)],  # the set never happened
         [CreateTxn("/a", b"1", NodeKind.CONTAINER)] + base[1:],  # kind
         base + [CreateSessionTxn(1, 1000, b"")],  # sessions
