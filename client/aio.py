@@ -347,7 +347,7 @@ class AsyncClient:
         watch: Watcher | None = None,
         include_data: bool = False,
         consistency: str = "linearizable",
-    ) -> Any:
+    ) -> list[str] | tuple[list[str], Stat]:
         """The sorted child names; with ``include_data``, ``(names, parent Stat)``.
 
         ``include_data`` follows kazoo: the Stat is the parent's. ``watch``

@@ -206,7 +206,9 @@ class Session:
                 failures += 1
                 if failures % len(self._hosts) == 0:
                     pause = next(pauses, self._reconnect.max_delay)
-                    await self._sleep(min(pause, max(self._time_left(), 0.0)))
+                    if self._states.state is SessionState.SUSPENDED:  # don't oversleep expiry
+                        pause = min(pause, max(self._time_left(), 0.0))
+                    await self._sleep(pause)
                 continue
             failures = 0
             pauses = self._reconnect.delays()

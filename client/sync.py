@@ -15,12 +15,14 @@ import asyncio
 import contextvars
 import functools
 import inspect
+import random
 import threading
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from coordsvc.client.aio import AsyncClient
+from coordsvc.client.retry import RetryPolicy
 from coordsvc.client.states import KazooState, SessionState
 from coordsvc.client.transaction import Transaction
 from coordsvc.client.watch_stream import WatchStream
@@ -34,14 +36,30 @@ T = TypeVar("T")
 class Client:
     """A coordsvc session with blocking calls; arguments as for AsyncClient."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        hosts: str | Sequence[str] = "127.0.0.1:2181",
+        session_timeout: float = 10.0,
+        retry: RetryPolicy | None = None,
+        connect_timeout: float | None = None,
+        rng: random.Random | None = None,
+        *,
+        client_id: tuple[int, bytes] | None = None,
+    ) -> None:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
             target=self._loop.run_forever, name="coordsvc-client-loop", daemon=True
         )
         self._callbacks = ThreadPoolExecutor(1, thread_name_prefix="coordsvc-client-callback")
-        kwargs.setdefault("callback_runner", self._run_callback)
-        self._async = AsyncClient(*args, **kwargs)
+        self._async = AsyncClient(
+            hosts,
+            session_timeout,
+            retry,
+            connect_timeout,
+            rng,
+            client_id=client_id,
+            callback_runner=self._run_callback,
+        )
         self._thread.start()
 
     def _run(self, coro: Coroutine[Any, Any, T]) -> T:

@@ -4,8 +4,9 @@ Commit is all-or-nothing on the server. The results come back kazoo style,
 one per op in order: the created path, True for delete and check, the new
 Stat for set_data; when the transaction failed, the failing op's entry is
 its exception and every other entry is a RolledBackError. Commit itself
-raises only when the outcome is unknown (ConnectionLoss) or the session is
-gone, never for a failed op.
+raises only when the server refused the request as a whole before running
+any op (a malformed op: InvalidPathError, DataTooLargeError), when the
+outcome is unknown (ConnectionLoss) or when the session is gone.
 """
 
 from __future__ import annotations

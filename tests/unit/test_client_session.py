@@ -32,7 +32,7 @@ class VirtualTime:
     """A clock plus sleeps that end only when the test advances time."""
 
     def __init__(self) -> None:
-        self.now = 0.0
+        self.now = 1000.0  # like a monotonic clock: far from zero
         self._sleepers: list[tuple[float, asyncio.Future[None]]] = []
         self.slept: list[float] = []
 
@@ -326,3 +326,16 @@ async def test_close_sends_close_session_then_fails_the_rest(rig: Rig) -> None:
     with pytest.raises(ConnectionClosedError):
         await rig.session.call(("sync", pb.SyncRequest()))
     assert rig.session.session_id == 0
+
+
+async def test_first_connect_backs_off_between_rounds_of_hosts(rig: Rig) -> None:
+    starting = asyncio.get_running_loop().create_task(rig.session.start(60))
+    await settle()
+    assert len(rig.net.attempts) == 2  # each host once, then a pause, not a spin
+    assert rig.time.slept == [1.0]
+    await rig.time.advance(1.0)
+    assert len(rig.net.attempts) == 4
+    rig.net.answers.append(connected())
+    await rig.time.advance(1.0)
+    await asyncio.wait_for(starting, 1)
+    assert rig.states.state is S.CONNECTED
