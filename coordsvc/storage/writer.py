@@ -9,6 +9,7 @@ concurrent writes cost far fewer than N syncs. It works with any Storage.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterable
 
 from coordsvc.storage.base import Storage, StorageFullError
@@ -25,7 +26,8 @@ class StorageWriter:
     error the writer stops: a store that failed a write is not trusted again.
     A full store is different (nothing was written, the store is intact):
     the writer drops its queue, reports ``on_full`` and accepts work again
-    after ``resume()``.
+    after ``resume()``. ``on_append(seconds, txns)``, if given, hears the
+    duration and size of every successful append (for the fsync metrics).
     """
 
     def __init__(
@@ -35,12 +37,14 @@ class StorageWriter:
         on_error: Callable[[BaseException], None],
         *,
         on_full: Callable[[StorageFullError], None] | None = None,
+        on_append: Callable[[float, int], None] | None = None,
         max_batch: int = 10_000,
     ) -> None:
         self._storage = storage
         self._on_durable = on_durable
         self._on_error = on_error
         self._on_full = on_full
+        self._on_append = on_append
         self._blocked = False  # after a full store, until resume()
         self._max_batch = max_batch
         self._queue: list[Txn] = []
@@ -91,6 +95,7 @@ class StorageWriter:
 
     def _run(self) -> None:
         while (batch := self._take()) is not None:
+            started = time.perf_counter()
             try:
                 last = self._storage.append(batch)
             except StorageFullError as exc:
@@ -109,6 +114,11 @@ class StorageWriter:
                 return
             self.appends += 1
             self.txns += len(batch)
+            if self._on_append is not None:
+                try:
+                    self._on_append(time.perf_counter() - started, len(batch))
+                except Exception:  # a metrics hook must never stop durability
+                    pass
             self._on_durable(last)
 
     def _stop(self, exc: BaseException) -> None:
