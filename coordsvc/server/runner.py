@@ -24,6 +24,7 @@ from coordsvc.request import events as ev
 from coordsvc.request.ops import Op
 from coordsvc.server import codec
 from coordsvc.server.conns import StreamConn, WatchSub, ended_message
+from coordsvc.server.metrics import NoMetrics
 from coordsvc.server.snapshots import Snapshotter
 from coordsvc.storage.base import Storage, StorageFullError
 from coordsvc.storage.writer import StorageWriter
@@ -50,8 +51,10 @@ class Runner:
         tick_ms: int,
         clock_ms: Callable[[], int] = lambda: int(time.time() * 1000),
         snapshot_every: int = 0,
+        metrics: NoMetrics | None = None,
     ) -> None:
         self.pipeline = pipeline
+        self.metrics = metrics if metrics is not None else NoMetrics()
         self._storage = storage
         self.server_id = server_id
         self._tick_ms = tick_ms
@@ -87,7 +90,13 @@ class Runner:
         def on_full(exc: StorageFullError) -> None:
             _call_threadsafe(loop, self._inbox.put_nowait, lambda: self._storage_full(exc))
 
-        self._writer = StorageWriter(self._storage, on_durable, on_error, on_full=on_full)
+        self._writer = StorageWriter(
+            self._storage,
+            on_durable,
+            on_error,
+            on_full=on_full,
+            on_append=self.metrics.storage_appended,
+        )
         self._writer.start()
         self._tasks = [
             asyncio.create_task(self._loop(), name="coordsvc-runner"),
@@ -166,9 +175,11 @@ class Runner:
 
     def submit(self, item: ev.Input | Callable[[], None]) -> None:
         """Queue a pipeline input (or a runner-local callback) for the step loop."""
+        self.metrics.submitted(item)
         self._inbox.put_nowait(item)
 
     def _step(self, inp: ev.Input) -> None:
+        self.metrics.stepping(inp)
         for action in self.pipeline.step(inp):
             self._execute(action)
 
@@ -177,6 +188,7 @@ class Runner:
             assert self._writer is not None
             self._writer.submit(a.txns)
             self.snapshots.note(len(a.txns))
+            self.metrics.proposed(a.txns)
         elif isinstance(a, ev.Reply):
             self._on_reply(a)
         elif isinstance(a, ev.Notify):
@@ -199,6 +211,7 @@ class Runner:
             raise TypeError(f"unknown action {a!r}")
 
     def _on_reply(self, a: ev.Reply) -> None:
+        self.metrics.replied(a)
         fut = self._unary.pop(a.conn_id, None)
         if fut is not None:
             if not fut.done():
@@ -250,6 +263,7 @@ class Runner:
 
     def _on_end_session(self, a: ev.EndSession) -> None:
         self._backlog.pop(a.session_id, None)
+        self.metrics.session_ended(a.session_id)
         conn = self._session_conn.pop(a.session_id, None)
         log.info(
             "session_ended",
@@ -300,6 +314,7 @@ class Runner:
         """The RPC is over: forget the connection and tell the pipeline if it owned a session."""
         conn.finish()
         self._streams.pop(conn.conn_id, None)
+        self.metrics.conn_closed(conn.conn_id)
         sid = conn.session_id
         if sid and self._session_conn.get(sid) is conn:
             del self._session_conn[sid]
@@ -323,6 +338,10 @@ class Runner:
 
     def connected_here(self, session_id: int) -> bool:
         return session_id in self._session_conn
+
+    @property
+    def open_streams(self) -> int:
+        return len(self._streams)
 
     def subscribe(
         self, path: str, recursive: bool, start_zxid: int
