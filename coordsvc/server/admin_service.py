@@ -1,7 +1,8 @@
 """The Admin servicer: operator-facing status and introspection of one server.
 
 Every answer is read from the runner's pipeline between two steps, so the
-numbers in one response are consistent with each other.
+numbers in one response are consistent with each other. Per-session request
+counters (the ``cons`` columns) come from the runner's metrics hooks.
 """
 
 from __future__ import annotations
@@ -20,12 +21,19 @@ __all__ = ["AdminService"]
 
 
 class AdminService(apb_grpc.AdminServicer):
-    """Status, sessions, watches and snapshot trigger of a standalone server."""
+    """Status, members, sessions, watches, ruok and snapshot trigger of a standalone server."""
 
-    def __init__(self, runner: Runner, *, server_id: int, address: str) -> None:
+    def __init__(
+        self, runner: Runner, *, server_id: int, address: str, metrics_address: str = ""
+    ) -> None:
         self._runner = runner
         self._server_id = server_id
         self._address = address
+        self._metrics_address = metrics_address
+
+    def _members(self) -> list[apb.Member]:
+        # Standalone: an ensemble of one, which leads itself.
+        return [apb.Member(id=self._server_id, address=self._address, role="voter", leader=True)]
 
     async def Status(  # noqa: N802 - gRPC method name
         self, request: apb.StatusRequest, context: grpc.aio.ServicerContext
@@ -38,11 +46,19 @@ class AdminService(apb_grpc.AdminServicer):
             epoch=zxid_epoch(last),
             last_zxid=last,
             leader_id=self._server_id,
-            members=[apb.Member(id=self._server_id, address=self._address, role="voter")],
+            members=self._members(),
             znode_count=p.tree.node_count,
             session_count=len(p.sessions_listing()),
             watch_count=p.watches.count(),
             version=__version__,
+            metrics_address=self._metrics_address,
+        )
+
+    async def Members(  # noqa: N802 - gRPC method name
+        self, request: apb.MembersRequest, context: grpc.aio.ServicerContext
+    ) -> apb.MembersResponse:
+        return apb.MembersResponse(
+            server_id=self._server_id, leader_id=self._server_id, members=self._members()
         )
 
     async def Sessions(  # noqa: N802 - gRPC method name
@@ -52,24 +68,55 @@ class AdminService(apb_grpc.AdminServicer):
         watches = Counter(sid for sid, _path, _kind in p.watches.listing())
         return apb.SessionsResponse(
             sessions=[
-                apb.SessionInfo(
-                    session_id=sid,
-                    timeout_ms=timeout_ms,
-                    connected_here=self._runner.connected_here(sid),
-                    ephemeral_count=ephemerals,
-                    watch_count=watches.get(sid, 0),
-                )
+                self._session_info(sid, timeout_ms, ephemerals, watches.get(sid, 0))
                 for sid, timeout_ms, ephemerals in p.sessions_listing()
             ]
         )
+
+    def _session_info(self, sid: int, timeout_ms: int, ephemerals: int, watches: int):
+        metrics = self._runner.metrics
+        info = apb.SessionInfo(
+            session_id=sid,
+            timeout_ms=timeout_ms,
+            connected_here=self._runner.connected_here(sid),
+            ephemeral_count=ephemerals,
+            watch_count=watches,
+            outstanding=metrics.outstanding_of(sid),
+        )
+        stats = metrics.session_stats(sid)
+        if stats is not None and stats.requests:
+            info.requests = stats.requests
+            info.last_op = stats.last_op
+            info.last_zxid = stats.last_zxid
+            info.last_response_ms = stats.last_response_ms
+            info.min_latency_ms = stats.min_latency_s * 1000
+            info.avg_latency_ms = stats.total_latency_s * 1000 / stats.requests
+            info.max_latency_ms = stats.max_latency_s * 1000
+        return info
 
     async def Watches(  # noqa: N802 - gRPC method name
         self, request: apb.WatchesRequest, context: grpc.aio.ServicerContext
     ) -> apb.WatchesResponse:
         listing = self._runner.pipeline.watches.listing()
+        chosen = [
+            apb.WatchInfo(session_id=s, path=path, kind=k)
+            for s, path, k in listing
+            if (not request.session_id or s == request.session_id)
+            and (not request.path or path == request.path)
+        ]
         return apb.WatchesResponse(
-            watches=[apb.WatchInfo(session_id=s, path=path, kind=k) for s, path, k in listing]
+            watches=chosen,
+            total=len(listing),
+            session_count=len({s for s, _, _ in listing}),
+            path_count=len({path for _, path, _ in listing}),
         )
+
+    async def Ruok(  # noqa: N802 - gRPC method name
+        self, request: apb.RuokRequest, context: grpc.aio.ServicerContext
+    ) -> apb.RuokResponse:
+        if not self._runner.started or self._runner.failed.is_set():
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "SYSTEM_ERROR: the server has failed")
+        return apb.RuokResponse(answer="imok")
 
     async def Snapshot(  # noqa: N802 - gRPC method name
         self, request: apb.SnapshotRequest, context: grpc.aio.ServicerContext

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x63oordsvc/v1/admin.proto\x12\x0b\x63oordsvc.v1\"\x0f\n\rStatusRequest\"3\n\x06Member\x12\n\n\x02id\x18\x01 \x01(\x03\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\x0c\n\x04role\x18\x03 \x01(\t\"\xde\x01\n\x0eStatusResponse\x12\x11\n\tserver_id\x18\x01 \x01(\x03\x12\x0c\n\x04role\x18\x02 \x01(\t\x12\r\n\x05\x65poch\x18\x03 \x01(\x03\x12\x11\n\tlast_zxid\x18\x04 \x01(\x03\x12\x11\n\tleader_id\x18\x05 \x01(\x03\x12$\n\x07members\x18\x06 \x03(\x0b\x32\x13.coordsvc.v1.Member\x12\x13\n\x0bznode_count\x18\x07 \x01(\x03\x12\x15\n\rsession_count\x18\x08 \x01(\x03\x12\x13\n\x0bwatch_count\x18\t \x01(\x03\x12\x0f\n\x07version\x18\n \x01(\t\"\x11\n\x0fSessionsRequest\"{\n\x0bSessionInfo\x12\x12\n\nsession_id\x18\x01 \x01(\x03\x12\x12\n\ntimeout_ms\x18\x02 \x01(\x03\x12\x16\n\x0e\x63onnected_here\x18\x03 \x01(\x08\x12\x17\n\x0f\x65phemeral_count\x18\x04 \x01(\x03\x12\x13\n\x0bwatch_count\x18\x05 \x01(\x03\">\n\x10SessionsResponse\x12*\n\x08sessions\x18\x01 \x03(\x0b\x32\x18.coordsvc.v1.SessionInfo\"\x10\n\x0eWatchesRequest\";\n\tWatchInfo\x12\x12\n\nsession_id\x18\x01 \x01(\x03\x12\x0c\n\x04path\x18\x02 \x01(\t\x12\x0c\n\x04kind\x18\x03 \x01(\t\":\n\x0fWatchesResponse\x12\'\n\x07watches\x18\x01 \x03(\x0b\x32\x16.coordsvc.v1.WatchInfo\"\x11\n\x0fSnapshotRequest\" \n\x10SnapshotResponse\x12\x0c\n\x04zxid\x18\x01 \x01(\x03\x32\xa2\x02\n\x05\x41\x64min\x12\x41\n\x06Status\x12\x1a.coordsvc.v1.StatusRequest\x1a\x1b.coordsvc.v1.StatusResponse\x12G\n\x08Sessions\x12\x1c.coordsvc.v1.SessionsRequest\x1a\x1d.coordsvc.v1.SessionsResponse\x12\x44\n\x07Watches\x12\x1b.coordsvc.v1.WatchesRequest\x1a\x1c.coordsvc.v1.WatchesResponse\x12G\n\x08Snapshot\x12\x1c.coordsvc.v1.SnapshotRequest\x1a\x1d.coordsvc.v1.SnapshotResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x63oordsvc/v1/admin.proto\x12\x0b\x63oordsvc.v1\"\x0f\n\rStatusRequest\"Y\n\x06Member\x12\n\n\x02id\x18\x01 \x01(\x03\x12\x0f\n\x07\x61\x64\x64ress\x18\x02 \x01(\t\x12\x0c\n\x04role\x18\x03 \x01(\t\x12\x14\n\x0cpeer_address\x18\x04 \x01(\t\x12\x0e\n\x06leader\x18\x05 \x01(\x08\"\xf7\x01\n\x0eStatusResponse\x12\x11\n\tserver_id\x18\x01 \x01(\x03\x12\x0c\n\x04role\x18\x02 \x01(\t\x12\r\n\x05\x65poch\x18\x03 \x01(\x03\x12\x11\n\tlast_zxid\x18\x04 \x01(\x03\x12\x11\n\tleader_id\x18\x05 \x01(\x03\x12$\n\x07members\x18\x06 \x03(\x0b\x32\x13.coordsvc.v1.Member\x12\x13\n\x0bznode_count\x18\x07 \x01(\x03\x12\x15\n\rsession_count\x18\x08 \x01(\x03\x12\x13\n\x0bwatch_count\x18\t \x01(\x03\x12\x0f\n\x07version\x18\n \x01(\t\x12\x17\n\x0fmetrics_address\x18\x0b \x01(\t\"\x10\n\x0eMembersRequest\"]\n\x0fMembersResponse\x12\x11\n\tserver_id\x18\x01 \x01(\x03\x12\x11\n\tleader_id\x18\x02 \x01(\x03\x12$\n\x07members\x18\x03 \x03(\x0b\x32\x13.coordsvc.v1.Member\"\x11\n\x0fSessionsRequest\"\xa8\x02\n\x0bSessionInfo\x12\x12\n\nsession_id\x18\x01 \x01(\x03\x12\x12\n\ntimeout_ms\x18\x02 \x01(\x03\x12\x16\n\x0e\x63onnected_here\x18\x03 \x01(\x08\x12\x17\n\x0f\x65phemeral_count\x18\x04 \x01(\x03\x12\x13\n\x0bwatch_count\x18\x05 \x01(\x03\x12\x13\n\x0boutstanding\x18\x06 \x01(\x03\x12\x10\n\x08requests\x18\x07 \x01(\x03\x12\x0f\n\x07last_op\x18\x08 \x01(\t\x12\x11\n\tlast_zxid\x18\t \x01(\x03\x12\x18\n\x10last_response_ms\x18\n \x01(\x03\x12\x16\n\x0emin_latency_ms\x18\x0b \x01(\x01\x12\x16\n\x0e\x61vg_latency_ms\x18\x0c \x01(\x01\x12\x16\n\x0emax_latency_ms\x18\r \x01(\x01\">\n\x10SessionsResponse\x12*\n\x08sessions\x18\x01 \x03(\x0b\x32\x18.coordsvc.v1.SessionInfo\"2\n\x0eWatchesRequest\x12\x12\n\nsession_id\x18\x01 \x01(\x03\x12\x0c\n\x04path\x18\x02 \x01(\t\";\n\tWatchInfo\x12\x12\n\nsession_id\x18\x01 \x01(\x03\x12\x0c\n\x04path\x18\x02 \x01(\t\x12\x0c\n\x04kind\x18\x03 \x01(\t\"t\n\x0fWatchesResponse\x12\'\n\x07watches\x18\x01 \x03(\x0b\x32\x16.coordsvc.v1.WatchInfo\x12\r\n\x05total\x18\x02 \x01(\x03\x12\x15\n\rsession_count\x18\x03 \x01(\x03\x12\x12\n\npath_count\x18\x04 \x01(\x03\"\r\n\x0bRuokRequest\"\x1e\n\x0cRuokResponse\x12\x0e\n\x06\x61nswer\x18\x01 \x01(\t\"\x11\n\x0fSnapshotRequest\" \n\x10SnapshotResponse\x12\x0c\n\x04zxid\x18\x01 \x01(\x03\x32\xa5\x03\n\x05\x41\x64min\x12\x41\n\x06Status\x12\x1a.coordsvc.v1.StatusRequest\x1a\x1b.coordsvc.v1.StatusResponse\x12\x44\n\x07Members\x12\x1b.coordsvc.v1.MembersRequest\x1a\x1c.coordsvc.v1.MembersResponse\x12G\n\x08Sessions\x12\x1c.coordsvc.v1.SessionsRequest\x1a\x1d.coordsvc.v1.SessionsResponse\x12\x44\n\x07Watches\x12\x1b.coordsvc.v1.WatchesRequest\x1a\x1c.coordsvc.v1.WatchesResponse\x12G\n\x08Snapshot\x12\x1c.coordsvc.v1.SnapshotRequest\x1a\x1d.coordsvc.v1.SnapshotResponse\x12;\n\x04Ruok\x12\x18.coordsvc.v1.RuokRequest\x1a\x19.coordsvc.v1.RuokResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,25 +34,33 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_STATUSREQUEST']._serialized_start=40
   _globals['_STATUSREQUEST']._serialized_end=55
   _globals['_MEMBER']._serialized_start=57
-  _globals['_MEMBER']._serialized_end=108
-  _globals['_STATUSRESPONSE']._serialized_start=111
-  _globals['_STATUSRESPONSE']._serialized_end=333
-  _globals['_SESSIONSREQUEST']._serialized_start=335
-  _globals['_SESSIONSREQUEST']._serialized_end=352
-  _globals['_SESSIONINFO']._serialized_start=354
-  _globals['_SESSIONINFO']._serialized_end=477
-  _globals['_SESSIONSRESPONSE']._serialized_start=479
-  _globals['_SESSIONSRESPONSE']._serialized_end=541
-  _globals['_WATCHESREQUEST']._serialized_start=543
-  _globals['_WATCHESREQUEST']._serialized_end=559
-  _globals['_WATCHINFO']._serialized_start=561
-  _globals['_WATCHINFO']._serialized_end=620
-  _globals['_WATCHESRESPONSE']._serialized_start=622
-  _globals['_WATCHESRESPONSE']._serialized_end=680
-  _globals['_SNAPSHOTREQUEST']._serialized_start=682
-  _globals['_SNAPSHOTREQUEST']._serialized_end=699
-  _globals['_SNAPSHOTRESPONSE']._serialized_start=701
-  _globals['_SNAPSHOTRESPONSE']._serialized_end=733
-  _globals['_ADMIN']._serialized_start=736
-  _globals['_ADMIN']._serialized_end=1026
+  _globals['_MEMBER']._serialized_end=146
+  _globals['_STATUSRESPONSE']._serialized_start=149
+  _globals['_STATUSRESPONSE']._serialized_end=396
+  _globals['_MEMBERSREQUEST']._serialized_start=398
+  _globals['_MEMBERSREQUEST']._serialized_end=414
+  _globals['_MEMBERSRESPONSE']._serialized_start=416
+  _globals['_MEMBERSRESPONSE']._serialized_end=509
+  _globals['_SESSIONSREQUEST']._serialized_start=511
+  _globals['_SESSIONSREQUEST']._serialized_end=528
+  _globals['_SESSIONINFO']._serialized_start=531
+  _globals['_SESSIONINFO']._serialized_end=827
+  _globals['_SESSIONSRESPONSE']._serialized_start=829
+  _globals['_SESSIONSRESPONSE']._serialized_end=891
+  _globals['_WATCHESREQUEST']._serialized_start=893
+  _globals['_WATCHESREQUEST']._serialized_end=943
+  _globals['_WATCHINFO']._serialized_start=945
+  _globals['_WATCHINFO']._serialized_end=1004
+  _globals['_WATCHESRESPONSE']._serialized_start=1006
+  _globals['_WATCHESRESPONSE']._serialized_end=1122
+  _globals['_RUOKREQUEST']._serialized_start=1124
+  _globals['_RUOKREQUEST']._serialized_end=1137
+  _globals['_RUOKRESPONSE']._serialized_start=1139
+  _globals['_RUOKRESPONSE']._serialized_end=1169
+  _globals['_SNAPSHOTREQUEST']._serialized_start=1171
+  _globals['_SNAPSHOTREQUEST']._serialized_end=1188
+  _globals['_SNAPSHOTRESPONSE']._serialized_start=1190
+  _globals['_SNAPSHOTRESPONSE']._serialized_end=1222
+  _globals['_ADMIN']._serialized_start=1225
+  _globals['_ADMIN']._serialized_end=1646
 # @@protoc_insertion_point(module_scope)

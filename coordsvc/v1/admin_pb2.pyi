@@ -11,17 +11,21 @@ class StatusRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class Member(_message.Message):
-    __slots__ = ("id", "address", "role")
+    __slots__ = ("id", "address", "role", "peer_address", "leader")
     ID_FIELD_NUMBER: _ClassVar[int]
     ADDRESS_FIELD_NUMBER: _ClassVar[int]
     ROLE_FIELD_NUMBER: _ClassVar[int]
+    PEER_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    LEADER_FIELD_NUMBER: _ClassVar[int]
     id: int
     address: str
     role: str
-    def __init__(self, id: _Optional[int] = ..., address: _Optional[str] = ..., role: _Optional[str] = ...) -> None: ...
+    peer_address: str
+    leader: bool
+    def __init__(self, id: _Optional[int] = ..., address: _Optional[str] = ..., role: _Optional[str] = ..., peer_address: _Optional[str] = ..., leader: _Optional[bool] = ...) -> None: ...
 
 class StatusResponse(_message.Message):
-    __slots__ = ("server_id", "role", "epoch", "last_zxid", "leader_id", "members", "znode_count", "session_count", "watch_count", "version")
+    __slots__ = ("server_id", "role", "epoch", "last_zxid", "leader_id", "members", "znode_count", "session_count", "watch_count", "version", "metrics_address")
     SERVER_ID_FIELD_NUMBER: _ClassVar[int]
     ROLE_FIELD_NUMBER: _ClassVar[int]
     EPOCH_FIELD_NUMBER: _ClassVar[int]
@@ -32,6 +36,7 @@ class StatusResponse(_message.Message):
     SESSION_COUNT_FIELD_NUMBER: _ClassVar[int]
     WATCH_COUNT_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
+    METRICS_ADDRESS_FIELD_NUMBER: _ClassVar[int]
     server_id: int
     role: str
     epoch: int
@@ -42,25 +47,56 @@ class StatusResponse(_message.Message):
     session_count: int
     watch_count: int
     version: str
-    def __init__(self, server_id: _Optional[int] = ..., role: _Optional[str] = ..., epoch: _Optional[int] = ..., last_zxid: _Optional[int] = ..., leader_id: _Optional[int] = ..., members: _Optional[_Iterable[_Union[Member, _Mapping]]] = ..., znode_count: _Optional[int] = ..., session_count: _Optional[int] = ..., watch_count: _Optional[int] = ..., version: _Optional[str] = ...) -> None: ...
+    metrics_address: str
+    def __init__(self, server_id: _Optional[int] = ..., role: _Optional[str] = ..., epoch: _Optional[int] = ..., last_zxid: _Optional[int] = ..., leader_id: _Optional[int] = ..., members: _Optional[_Iterable[_Union[Member, _Mapping]]] = ..., znode_count: _Optional[int] = ..., session_count: _Optional[int] = ..., watch_count: _Optional[int] = ..., version: _Optional[str] = ..., metrics_address: _Optional[str] = ...) -> None: ...
+
+class MembersRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class MembersResponse(_message.Message):
+    __slots__ = ("server_id", "leader_id", "members")
+    SERVER_ID_FIELD_NUMBER: _ClassVar[int]
+    LEADER_ID_FIELD_NUMBER: _ClassVar[int]
+    MEMBERS_FIELD_NUMBER: _ClassVar[int]
+    server_id: int
+    leader_id: int
+    members: _containers.RepeatedCompositeFieldContainer[Member]
+    def __init__(self, server_id: _Optional[int] = ..., leader_id: _Optional[int] = ..., members: _Optional[_Iterable[_Union[Member, _Mapping]]] = ...) -> None: ...
 
 class SessionsRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
 class SessionInfo(_message.Message):
-    __slots__ = ("session_id", "timeout_ms", "connected_here", "ephemeral_count", "watch_count")
+    __slots__ = ("session_id", "timeout_ms", "connected_here", "ephemeral_count", "watch_count", "outstanding", "requests", "last_op", "last_zxid", "last_response_ms", "min_latency_ms", "avg_latency_ms", "max_latency_ms")
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     TIMEOUT_MS_FIELD_NUMBER: _ClassVar[int]
     CONNECTED_HERE_FIELD_NUMBER: _ClassVar[int]
     EPHEMERAL_COUNT_FIELD_NUMBER: _ClassVar[int]
     WATCH_COUNT_FIELD_NUMBER: _ClassVar[int]
+    OUTSTANDING_FIELD_NUMBER: _ClassVar[int]
+    REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    LAST_OP_FIELD_NUMBER: _ClassVar[int]
+    LAST_ZXID_FIELD_NUMBER: _ClassVar[int]
+    LAST_RESPONSE_MS_FIELD_NUMBER: _ClassVar[int]
+    MIN_LATENCY_MS_FIELD_NUMBER: _ClassVar[int]
+    AVG_LATENCY_MS_FIELD_NUMBER: _ClassVar[int]
+    MAX_LATENCY_MS_FIELD_NUMBER: _ClassVar[int]
     session_id: int
     timeout_ms: int
     connected_here: bool
     ephemeral_count: int
     watch_count: int
-    def __init__(self, session_id: _Optional[int] = ..., timeout_ms: _Optional[int] = ..., connected_here: _Optional[bool] = ..., ephemeral_count: _Optional[int] = ..., watch_count: _Optional[int] = ...) -> None: ...
+    outstanding: int
+    requests: int
+    last_op: str
+    last_zxid: int
+    last_response_ms: int
+    min_latency_ms: float
+    avg_latency_ms: float
+    max_latency_ms: float
+    def __init__(self, session_id: _Optional[int] = ..., timeout_ms: _Optional[int] = ..., connected_here: _Optional[bool] = ..., ephemeral_count: _Optional[int] = ..., watch_count: _Optional[int] = ..., outstanding: _Optional[int] = ..., requests: _Optional[int] = ..., last_op: _Optional[str] = ..., last_zxid: _Optional[int] = ..., last_response_ms: _Optional[int] = ..., min_latency_ms: _Optional[float] = ..., avg_latency_ms: _Optional[float] = ..., max_latency_ms: _Optional[float] = ...) -> None: ...
 
 class SessionsResponse(_message.Message):
     __slots__ = ("sessions",)
@@ -69,8 +105,12 @@ class SessionsResponse(_message.Message):
     def __init__(self, sessions: _Optional[_Iterable[_Union[SessionInfo, _Mapping]]] = ...) -> None: ...
 
 class WatchesRequest(_message.Message):
-    __slots__ = ()
-    def __init__(self) -> None: ...
+    __slots__ = ("session_id", "path")
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    session_id: int
+    path: str
+    def __init__(self, session_id: _Optional[int] = ..., path: _Optional[str] = ...) -> None: ...
 
 class WatchInfo(_message.Message):
     __slots__ = ("session_id", "path", "kind")
@@ -83,10 +123,26 @@ class WatchInfo(_message.Message):
     def __init__(self, session_id: _Optional[int] = ..., path: _Optional[str] = ..., kind: _Optional[str] = ...) -> None: ...
 
 class WatchesResponse(_message.Message):
-    __slots__ = ("watches",)
+    __slots__ = ("watches", "total", "session_count", "path_count")
     WATCHES_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    SESSION_COUNT_FIELD_NUMBER: _ClassVar[int]
+    PATH_COUNT_FIELD_NUMBER: _ClassVar[int]
     watches: _containers.RepeatedCompositeFieldContainer[WatchInfo]
-    def __init__(self, watches: _Optional[_Iterable[_Union[WatchInfo, _Mapping]]] = ...) -> None: ...
+    total: int
+    session_count: int
+    path_count: int
+    def __init__(self, watches: _Optional[_Iterable[_Union[WatchInfo, _Mapping]]] = ..., total: _Optional[int] = ..., session_count: _Optional[int] = ..., path_count: _Optional[int] = ...) -> None: ...
+
+class RuokRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class RuokResponse(_message.Message):
+    __slots__ = ("answer",)
+    ANSWER_FIELD_NUMBER: _ClassVar[int]
+    answer: str
+    def __init__(self, answer: _Optional[str] = ...) -> None: ...
 
 class SnapshotRequest(_message.Message):
     __slots__ = ()

@@ -39,6 +39,11 @@ class AdminStub:
                 request_serializer=coordsvc_dot_v1_dot_admin__pb2.StatusRequest.SerializeToString,
                 response_deserializer=coordsvc_dot_v1_dot_admin__pb2.StatusResponse.FromString,
                 _registered_method=True)
+        self.Members = channel.unary_unary(
+                '/coordsvc.v1.Admin/Members',
+                request_serializer=coordsvc_dot_v1_dot_admin__pb2.MembersRequest.SerializeToString,
+                response_deserializer=coordsvc_dot_v1_dot_admin__pb2.MembersResponse.FromString,
+                _registered_method=True)
         self.Sessions = channel.unary_unary(
                 '/coordsvc.v1.Admin/Sessions',
                 request_serializer=coordsvc_dot_v1_dot_admin__pb2.SessionsRequest.SerializeToString,
@@ -54,12 +59,23 @@ class AdminStub:
                 request_serializer=coordsvc_dot_v1_dot_admin__pb2.SnapshotRequest.SerializeToString,
                 response_deserializer=coordsvc_dot_v1_dot_admin__pb2.SnapshotResponse.FromString,
                 _registered_method=True)
+        self.Ruok = channel.unary_unary(
+                '/coordsvc.v1.Admin/Ruok',
+                request_serializer=coordsvc_dot_v1_dot_admin__pb2.RuokRequest.SerializeToString,
+                response_deserializer=coordsvc_dot_v1_dot_admin__pb2.RuokResponse.FromString,
+                _registered_method=True)
 
 
 class AdminServicer:
     """Missing associated documentation comment in .proto file."""
 
     def Status(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Members(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -83,6 +99,12 @@ class AdminServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Ruok(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -90,6 +112,11 @@ def add_AdminServicer_to_server(servicer, server):
                     servicer.Status,
                     request_deserializer=coordsvc_dot_v1_dot_admin__pb2.StatusRequest.FromString,
                     response_serializer=coordsvc_dot_v1_dot_admin__pb2.StatusResponse.SerializeToString,
+            ),
+            'Members': grpc.unary_unary_rpc_method_handler(
+                    servicer.Members,
+                    request_deserializer=coordsvc_dot_v1_dot_admin__pb2.MembersRequest.FromString,
+                    response_serializer=coordsvc_dot_v1_dot_admin__pb2.MembersResponse.SerializeToString,
             ),
             'Sessions': grpc.unary_unary_rpc_method_handler(
                     servicer.Sessions,
@@ -105,6 +132,11 @@ def add_AdminServicer_to_server(servicer, server):
                     servicer.Snapshot,
                     request_deserializer=coordsvc_dot_v1_dot_admin__pb2.SnapshotRequest.FromString,
                     response_serializer=coordsvc_dot_v1_dot_admin__pb2.SnapshotResponse.SerializeToString,
+            ),
+            'Ruok': grpc.unary_unary_rpc_method_handler(
+                    servicer.Ruok,
+                    request_deserializer=coordsvc_dot_v1_dot_admin__pb2.RuokRequest.FromString,
+                    response_serializer=coordsvc_dot_v1_dot_admin__pb2.RuokResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -134,6 +166,33 @@ class Admin:
             '/coordsvc.v1.Admin/Status',
             coordsvc_dot_v1_dot_admin__pb2.StatusRequest.SerializeToString,
             coordsvc_dot_v1_dot_admin__pb2.StatusResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Members(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/coordsvc.v1.Admin/Members',
+            coordsvc_dot_v1_dot_admin__pb2.MembersRequest.SerializeToString,
+            coordsvc_dot_v1_dot_admin__pb2.MembersResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -215,6 +274,33 @@ class Admin:
             '/coordsvc.v1.Admin/Snapshot',
             coordsvc_dot_v1_dot_admin__pb2.SnapshotRequest.SerializeToString,
             coordsvc_dot_v1_dot_admin__pb2.SnapshotResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Ruok(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/coordsvc.v1.Admin/Ruok',
+            coordsvc_dot_v1_dot_admin__pb2.RuokRequest.SerializeToString,
+            coordsvc_dot_v1_dot_admin__pb2.RuokResponse.FromString,
             options,
             channel_credentials,
             insecure,
