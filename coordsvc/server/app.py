@@ -19,8 +19,11 @@ import grpc
 import structlog
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from coordsvc import __version__
 from coordsvc.server.admin_service import AdminService
 from coordsvc.server.client_service import CoordinationService
+from coordsvc.server.metrics import ServerMetrics, view_of
+from coordsvc.server.metrics_http import MetricsServer
 from coordsvc.server.reflection import enable_reflection
 from coordsvc.server.runner import Runner
 from coordsvc.storage.base import Storage
@@ -51,6 +54,7 @@ class ServerConfig:
     lmdb_map_size: int = 1 << 30
     snapshot_every: int = 100_000
     snapshot_retain: int = 3
+    metrics_listen: str = ""  # HOST:PORT of the /metrics endpoint; "" turns it off
 
 
 def message_limit(max_data_bytes: int) -> int:
@@ -122,13 +126,18 @@ class App:
     def __init__(self, cfg: ServerConfig) -> None:
         self.cfg = cfg
         self.storage = open_storage(cfg)
+        self.metrics = ServerMetrics(server_id=cfg.server_id, version=__version__)
         self.runner = Runner(
             build_pipeline(cfg, self.storage),
             self.storage,
             server_id=cfg.server_id,
             tick_ms=cfg.tick_ms,
             snapshot_every=cfg.snapshot_every,
+            metrics=self.metrics,
         )
+        self.metrics.state.bind(lambda: view_of(self.runner))
+        self._metrics_server: MetricsServer | None = None
+        self.metrics_address = ""
         self.health = health.aio.HealthServicer()
         self.address = ""
         self._server: grpc.aio.Server | None = None
@@ -150,11 +159,21 @@ class App:
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         for name in ("", COORDINATION_SERVICE):
             await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+        # The Admin service answers whenever the process does: liveness probes ask for it.
+        await self.health.set(ADMIN_SERVICE, health_pb2.HealthCheckResponse.SERVING)
         port = server.add_insecure_port(self.cfg.listen)
         if not port:
             raise OSError(f"cannot listen on {self.cfg.listen}")
         self.address = f"{host}:{port}"
-        admin = AdminService(self.runner, server_id=self.cfg.server_id, address=self.address)
+        if self.cfg.metrics_listen:
+            self._metrics_server = MetricsServer(self.metrics.registry, self.cfg.metrics_listen)
+            self.metrics_address = await self._metrics_server.start()
+        admin = AdminService(
+            self.runner,
+            server_id=self.cfg.server_id,
+            address=self.address,
+            metrics_address=self.metrics_address,
+        )
         admin_pb2_grpc.add_AdminServicer_to_server(admin, server)
         enable_reflection([COORDINATION_SERVICE, ADMIN_SERVICE, HEALTH_SERVICE], server)
         await server.start()
@@ -162,7 +181,12 @@ class App:
         await self.runner.start()
         for name in ("", COORDINATION_SERVICE):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
-        log.info("serving", address=self.address, zxid=self.runner.pipeline.last_applied_zxid)
+        log.info(
+            "serving",
+            address=self.address,
+            metrics=self.metrics_address or None,
+            zxid=self.runner.pipeline.last_applied_zxid,
+        )
         return self.address
 
     async def stop(self) -> None:
@@ -172,15 +196,23 @@ class App:
         if self._server is not None:
             await self._server.stop(STOP_GRACE_S)
         await self.runner.stop()
+        if self._metrics_server is not None:
+            await self._metrics_server.stop()
         self.storage.close()
         log.info("stopped", zxid=self.runner.pipeline.last_applied_zxid)
 
 
-async def serve(cfg: ServerConfig, on_listening: Callable[[str], None]) -> int:
+async def serve(
+    cfg: ServerConfig,
+    on_listening: Callable[[str], None],
+    on_metrics: Callable[[str], None] | None = None,
+) -> int:
     """Run a server until SIGTERM/SIGINT; returns the process exit code."""
     app = App(cfg)
     address = await app.start()
     on_listening(address)
+    if on_metrics is not None and app.metrics_address:
+        on_metrics(app.metrics_address)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
