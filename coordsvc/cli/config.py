@@ -1,7 +1,10 @@
 """Command-line and environment configuration of ``coordsvc serve``.
 
 Each flag falls back to an environment variable ``COORDSVC_<FLAG>`` (for
-example ``COORDSVC_TICK_MS``); a flag given on the command line wins.
+example ``COORDSVC_TICK_MS``), which falls back to the TOML file named by
+``--config`` (see ``configfile``), which falls back to the default shown in
+``--help``: flags > env > file > defaults. The flags defined here are the one
+list of settings; the file and env layers derive their keys from it.
 """
 
 from __future__ import annotations
@@ -12,7 +15,16 @@ from collections.abc import Mapping
 
 from coordsvc.server.app import ServerConfig
 
-__all__ = ["add_serve_arguments", "apply_env_defaults", "config_from_args", "ENV_PREFIX"]
+__all__ = [
+    "add_serve_arguments",
+    "apply_env_defaults",
+    "config_from_args",
+    "env_name",
+    "listen_address",
+    "optional_listen_address",
+    "ENV_PREFIX",
+    "INT_TYPES",
+]
 
 ENV_PREFIX = "COORDSVC_"
 
@@ -40,11 +52,33 @@ def _non_negative(text: str) -> int:
     return value
 
 
-def _port_ok(text: str) -> str:
+def listen_address(text: str) -> str:
+    """HOST:PORT with a port in 0..65535; an IPv6 host goes in brackets ([::1]:2181)."""
     host, sep, port = text.rpartition(":")
     if not sep or not host or not port.isdigit() or int(port) > 65535:
-        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT with a port 0-65535, got {text!r}")
+    bracketed = host.startswith("[") and host.endswith("]")
+    if any(c.isspace() for c in host) or ("[" in host or "]" in host) != bracketed:
+        raise argparse.ArgumentTypeError(f"bad host in {text!r}")
+    if ":" in host and not bracketed:
+        raise argparse.ArgumentTypeError(
+            f"an IPv6 host goes in brackets ([::1]:2181), got {text!r}"
+        )
     return text
+
+
+def optional_listen_address(text: str) -> str:
+    """Like ``listen_address``, but the empty string means "off"."""
+    return text if text == "" else listen_address(text)
+
+
+# Flag types whose values are integers (a TOML file must give them as integers).
+INT_TYPES: tuple[object, ...] = (int, _positive, _non_negative)
+
+
+def env_name(flag: str) -> str:
+    """``COORDSVC_TICK_MS`` for ``--tick-ms``."""
+    return ENV_PREFIX + flag.lstrip("-").upper().replace("-", "_")
 
 
 def add_serve_arguments(p: argparse.ArgumentParser) -> None:
@@ -52,8 +86,15 @@ def add_serve_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--listen",
         default="127.0.0.1:2181",
-        type=_port_ok,
+        type=listen_address,
         help="HOST:PORT to serve gRPC on; port 0 picks a free port",
+    )
+    p.add_argument(
+        "--config",
+        default=None,
+        metavar="FILE",
+        help="TOML file of settings (keys are these flags' names with underscores, "
+        "e.g. tick_ms = 2000); flags and COORDSVC_* win over it",
     )
     p.add_argument(
         "--data-dir",
@@ -113,6 +154,17 @@ def add_serve_arguments(p: argparse.ArgumentParser) -> None:
         choices=["auto", "json", "console"],
         help="log format on stderr; auto is console on a terminal, else JSON",
     )
+    p.add_argument(
+        "--metrics-listen",
+        default="",
+        type=optional_listen_address,
+        metavar="HOST:PORT",
+        help="serve Prometheus metrics over HTTP at /metrics on HOST:PORT (port 0 picks "
+        "one, printed as a second stdout line); empty (the default) turns it off",
+    )
+
+
+_BOOL_WORDS = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
 
 
 def apply_env_defaults(
@@ -123,18 +175,21 @@ def apply_env_defaults(
     for action in parser._actions:
         if not action.option_strings or action.dest == "help":
             continue
-        flag = action.option_strings[-1].lstrip("-")
-        raw = environ.get(ENV_PREFIX + flag.upper().replace("-", "_"))
+        name = env_name(action.option_strings[-1])
+        raw = environ.get(name)
         if raw is None:
+            continue
+        if action.nargs == 0:  # a switch such as --observer: COORDSVC_OBSERVER=true|false
+            if raw.strip().lower() not in _BOOL_WORDS:
+                parser.error(f"{name}: expected one of {sorted(_BOOL_WORDS)}, got {raw!r}")
+            action.default = _BOOL_WORDS[raw.strip().lower()]
             continue
         try:
             value = action.type(raw) if action.type else raw
         except (ValueError, argparse.ArgumentTypeError) as exc:
-            parser.error(f"{ENV_PREFIX}{flag.upper().replace('-', '_')}: {exc}")
+            parser.error(f"{name}: {exc}")
         if action.choices is not None and value not in action.choices:
-            parser.error(
-                f"{ENV_PREFIX}{flag.upper().replace('-', '_')}: {value!r} not in {list(action.choices)}"
-            )
+            parser.error(f"{name}: {value!r} not in {list(action.choices)}")
         action.default = value
 
 
@@ -152,4 +207,5 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         lmdb_map_size=args.lmdb_map_size,
         snapshot_every=args.snapshot_every,
         snapshot_retain=args.snapshot_retain,
+        metrics_listen=args.metrics_listen,
     )

@@ -1,8 +1,10 @@
 """The ``coordsvc`` command: ``serve`` runs a server; ``snapshot inspect``, ``backup``
-and ``restore`` work on a data directory.
+and ``restore`` work on a data directory; ``config check`` vets a config file.
 
-Logs go to stderr through structlog; stdout carries exactly one line, the
-listening address, so scripts and tests can discover a port picked with 0.
+Logs go to stderr through structlog, with the server id and role bound to
+every line. Stdout carries the listening address as its first line, so
+scripts and tests can discover a port picked with 0; when metrics are on, a
+second line ``coordsvc metrics on HOST:PORT`` follows.
 """
 
 from __future__ import annotations
@@ -12,15 +14,17 @@ import asyncio
 import json
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import structlog
 
 from coordsvc import __version__
 from coordsvc.cli.config import HelpFormatter, add_serve_arguments, apply_env_defaults
+from coordsvc.cli.configfile import ConfigFileError, apply_file_defaults, check_text, load_file
 from coordsvc.storage.base import StorageError
 
-__all__ = ["main", "build_parser", "configure_logging"]
+__all__ = ["main", "build_parser", "parse_args", "configure_logging", "bind_server_context"]
 
 
 def configure_logging(fmt: str = "auto") -> None:
@@ -41,6 +45,15 @@ def configure_logging(fmt: str = "auto") -> None:
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=True,
     )
+
+
+def bind_server_context(server_id: int, role: str) -> None:
+    """Put ``server_id`` and ``role`` on every log line from here on (structlog contextvars).
+
+    Bound before the event loop starts, so every task inherits them; a
+    component that changes the role rebinds ``role`` in its own context.
+    """
+    structlog.contextvars.bind_contextvars(server_id=server_id, role=role)
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
@@ -77,7 +90,32 @@ def build_parser() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
     restore = sub.add_parser("restore", help="restore a backup into a new or empty data directory")
     restore.add_argument("backup_dir", metavar="BACKUP")
     restore.add_argument("data_dir", metavar="DIR")
+
+    config = sub.add_parser("config", help="work with a TOML config file of `serve` settings")
+    config_sub = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
+    check = config_sub.add_parser(
+        "check", help="report every problem in a config file with its line; exit 1 if any"
+    )
+    check.add_argument("file", metavar="FILE")
     return parser, serve
+
+
+def parse_args(
+    argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None
+) -> argparse.Namespace:
+    """Parse the command line; for ``serve`` layer flags > env COORDSVC_* > --config file > defaults."""
+    parser, serve = build_parser()
+    apply_env_defaults(serve, environ)
+    args = parser.parse_args(argv)
+    if args.command != "serve" or not args.config:
+        return args
+    try:
+        values = load_file(args.config, serve)
+    except ConfigFileError as exc:
+        serve.exit(2, f"coordsvc serve: bad config file:\n{exc}\n")
+    apply_file_defaults(serve, values)
+    apply_env_defaults(serve, environ)  # the environment wins over the file
+    return parser.parse_args(argv)
 
 
 def _run_serve(args: argparse.Namespace) -> int:
@@ -86,12 +124,16 @@ def _run_serve(args: argparse.Namespace) -> int:
 
     configure_logging(args.log_format)
     cfg = config_from_args(args)
+    bind_server_context(cfg.server_id, "standalone")
 
     def on_listening(address: str) -> None:
         print(f"coordsvc listening on {address}", flush=True)
 
+    def on_metrics(address: str) -> None:
+        print(f"coordsvc metrics on {address}", flush=True)
+
     try:
-        return asyncio.run(serve(cfg, on_listening))
+        return asyncio.run(serve(cfg, on_listening, on_metrics))
     except StorageError as exc:
         structlog.get_logger("coordsvc").error("store_damaged", error=str(exc))
         print(f"coordsvc: cannot start: {exc}", file=sys.stderr)
@@ -126,16 +168,34 @@ def _run_tool(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_config_check(args: argparse.Namespace) -> int:
+    """Print every problem as FILE:LINE: message (exit 1), or "ok" (exit 0)."""
+    _, serve = build_parser()
+    try:
+        text = Path(args.file).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        print(f"{args.file}: cannot read: {exc}", file=sys.stderr)
+        return 1
+    _, problems = check_text(text, serve)
+    for problem in problems:
+        print(problem.format(args.file))
+    if problems:
+        print(f"{len(problems)} problem(s) in {args.file}", file=sys.stderr)
+        return 1
+    print("ok")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the ``coordsvc`` console script."""
-    parser, serve = build_parser()
-    apply_env_defaults(serve)
-    args = parser.parse_args(argv)
+    args = parse_args(argv)
     if args.command == "serve":
         sys.exit(_run_serve(args))
     if args.command in ("snapshot", "backup", "restore"):
         sys.exit(_run_tool(args))
-    parser.error(f"unknown command {args.command!r}")
+    if args.command == "config":
+        sys.exit(_run_config_check(args))
+    raise SystemExit(f"coordsvc: unknown command {args.command!r}")
 
 
 if __name__ == "__main__":
