@@ -1,4 +1,5 @@
-"""coordctl: the command-line client (ls, get, set, create, rm, stat, tree, watch, status).
+"""coordctl: the command-line client (ls, get, set, create, rm, stat, tree, watch) and the
+operator commands (status, members, sessions, watches, ruok; see coordctl_admin).
 
 Every command connects with the SDK, does one thing, prints plain text and
 exits 0; a failure prints one line `coordctl: REASON: message` to stderr and
@@ -13,6 +14,9 @@ import os
 import sys
 from collections.abc import Sequence
 
+import grpc
+
+from coordsvc.cli.coordctl_admin import ADMIN_COMMANDS, add_admin_commands, run_admin
 from coordsvc.errors import CoordError
 
 __all__ = ["main", "build_parser"]
@@ -71,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="first replay every event after this zxid (decimal or 0x-hex)",
     )
-    sub.add_parser("status", help="print the server's role, epoch, zxid and leader")
+    add_admin_commands(sub)
     return p
 
 
@@ -113,33 +117,11 @@ async def _watch(client, args) -> None:
             return
 
 
-async def _status(servers: str, timeout: float) -> list[str]:
-    import grpc
-
-    from coordsvc.v1 import admin_pb2, admin_pb2_grpc
-
-    address = servers.split(",")[0].strip()
-    async with grpc.aio.insecure_channel(address) as channel:
-        resp = await admin_pb2_grpc.AdminStub(channel).Status(
-            admin_pb2.StatusRequest(), timeout=timeout
-        )
-    return [
-        f"server_id = {resp.server_id}",
-        f"role = {resp.role}",
-        f"epoch = {resp.epoch}",
-        f"last_zxid = {resp.last_zxid:#x}",
-        f"leader_id = {resp.leader_id}",
-        f"znodes = {resp.znode_count}",
-        f"sessions = {resp.session_count}",
-        f"watches = {resp.watch_count}",
-    ]
-
-
 async def _run(args) -> int:
     from coordsvc.client import AsyncClient
 
-    if args.command == "status":
-        for line in await _status(args.servers, args.timeout):
+    if args.command in ADMIN_COMMANDS:
+        for line in await run_admin(args):
             print(line)
         return 0
     client = AsyncClient(args.servers, session_timeout=max(args.timeout, 4.0))
@@ -197,7 +179,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         code = (
             EXIT_UNREACHABLE if err.code in ("CONNECTION_LOSS", "OPERATION_TIMEOUT") else EXIT_ERROR
         )
-    except Exception as err:  # grpc errors from `status` and anything unexpected
+    except grpc.aio.AioRpcError as err:  # from the admin commands
+        print(f"coordctl: {err.code().name}: {err.details()}", file=sys.stderr)
+        unreachable = err.code() in (
+            grpc.StatusCode.UNAVAILABLE,
+            grpc.StatusCode.DEADLINE_EXCEEDED,
+        )
+        code = EXIT_UNREACHABLE if unreachable else EXIT_ERROR
+    except Exception as err:  # anything unexpected
         print(f"coordctl: error: {err}", file=sys.stderr)
         code = EXIT_ERROR
     raise SystemExit(code)
