@@ -30,6 +30,7 @@ from coordsvc.client.args import (
 from coordsvc.client.errors import NodeExistsError, NoNodeError, NotEmptyError
 from coordsvc.client.hosts import HostRing
 from coordsvc.client.retry import RetryPolicy
+from coordsvc.client.rewatch import rearm_ops
 from coordsvc.client.session import ReplyHook, Session
 from coordsvc.client.states import KazooState, SessionState, StateTracker
 from coordsvc.client.transaction import Transaction
@@ -133,11 +134,10 @@ class AsyncClient:
             reconnect=self._backoff,
             clock=self._clock,
             sleep=self._sleep,
-            on_connected=self._on_reconnected,
+            on_resumed=self._on_resumed,
             client_id=client_id,
         )
         self._states.observe(self._on_state)
-        self._background: set[asyncio.Task[None]] = set()
 
     # ---- lifecycle --------------------------------------------------------
 
@@ -285,7 +285,7 @@ class AsyncClient:
         req = pb.ExistsRequest(
             path=path, watch=watch is not None, consistency=codec.consistency_pb(consistency)
         )
-        resp = await self._read(("exists", req), self._one_shot(WatchKind.DATA, path, watch))
+        resp = await self._read(("exists", req), self._one_shot(None, path, watch))
         return codec.stat_from_pb(resp.exists.stat) if resp.exists.HasField("stat") else None
 
     async def get(
@@ -402,7 +402,7 @@ class AsyncClient:
             mode = pb.WATCH_MODE_PERSISTENT_RECURSIVE if recursive else pb.WATCH_MODE_PERSISTENT
             await self._call(
                 ("add_watch", pb.AddWatchRequest(path=path, mode=mode)),
-                lambda _resp: self._watches.add(kind, path, fn),
+                lambda resp: None if resp.HasField("error") else self._watches.add(kind, path, fn),
             )
         return WatchHandle(path, recursive, fn)
 
@@ -453,10 +453,22 @@ class AsyncClient:
         """A side-effect-free request, retried on transient errors."""
         return await self._retry(self._call, op, on_reply)
 
-    def _one_shot(self, kind: WatchKind, path: str, watch: Watcher | None) -> ReplyHook | None:
+    def _one_shot(
+        self, kind: WatchKind | None, path: str, watch: Watcher | None
+    ) -> ReplyHook | None:
+        """A reply hook registering ``watch`` if the server set it (kind None: by exists)."""
         if watch is None:
             return None
-        return lambda _resp: self._watches.add(kind, path, watch)
+
+        def register(resp: pb.Response) -> None:
+            if resp.HasField("error"):
+                return  # no watch is set on a failed read
+            found = kind
+            if found is None:
+                found = WatchKind.DATA if resp.exists.HasField("stat") else WatchKind.EXIST
+            self._watches.add(found, path, watch)
+
+        return register
 
     def _on_event(self, msg: pb.WatchEvent) -> None:
         """Reader side: route the event now, run its callbacks on the dispatcher."""
@@ -470,25 +482,13 @@ class AsyncClient:
         if new in (SessionState.EXPIRED, SessionState.CLOSED):
             self._watches.clear()
 
-    def _on_reconnected(self, same_server: bool) -> None:
-        """After a resume on another server, re-add the persistent watches there.
+    def _on_resumed(self, seen_zxid: int) -> None:
+        """Re-arm every watch on the resumed connection, ahead of other requests."""
+        for op, hook in rearm_ops(self._watches, seen_zxid, self._dispatcher.submit):
+            self._session.send_now(op, hook).add_done_callback(_outcome_ignored)
 
-        The same server keeps a session's watches while it is away; another
-        server knows none of them. One-shot watches are not re-set there yet.
-        """
-        if same_server:
-            return
-        task = asyncio.get_running_loop().create_task(self._readd_persistent())
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
 
-    async def _readd_persistent(self) -> None:
-        for kind, mode in (
-            (WatchKind.PERSISTENT, pb.WATCH_MODE_PERSISTENT),
-            (WatchKind.RECURSIVE, pb.WATCH_MODE_PERSISTENT_RECURSIVE),
-        ):
-            for path in self._watches.paths(kind):
-                try:
-                    await self._call(("add_watch", pb.AddWatchRequest(path=path, mode=mode)))
-                except Exception as exc:
-                    log.warning("could not re-add watch on %s: %s", path, exc)
+def _outcome_ignored(fut: asyncio.Future[Any]) -> None:
+    """Retrieve a background request's outcome; a failure is retried on the next resume."""
+    if not fut.cancelled() and fut.exception() is not None:
+        log.debug("re-arming a watch failed: %s", fut.exception())

@@ -40,7 +40,7 @@ __all__ = ["Session", "ReplyHook"]
 
 log = logging.getLogger(__name__)
 
-#: run by the reader on a successful reply, before it reads the next message
+#: run by the reader on the reply (success or error), before it reads the next message
 ReplyHook = Callable[[pb.Response], None]
 
 _EXPIRED = "expired"
@@ -68,7 +68,7 @@ class Session:
         reconnect: RetryPolicy,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
-        on_connected: Callable[[bool], None] | None = None,
+        on_resumed: Callable[[int], None] | None = None,
         client_id: tuple[int, bytes] | None = None,
         connection_factory: Callable[[str], Connection] = Connection,
     ) -> None:
@@ -82,7 +82,7 @@ class Session:
         self._reconnect = reconnect
         self._clock = clock
         self._sleep = sleep
-        self._on_connected = on_connected
+        self._on_resumed = on_resumed
         self.session_id, self.password = client_id or (0, b"")
         self.timeout = timeout  # the negotiated one once connected, in seconds
         self.server_id: int | None = None
@@ -167,13 +167,30 @@ class Session:
         is gone. A Response carrying an error is returned, not raised.
         """
         conn = await self._connected()
+        return await self._send(conn, op, on_reply)
+
+    def send_now(
+        self, op: OpMessage, on_reply: ReplyHook | None = None
+    ) -> asyncio.Future[tuple[pb.Response, int]]:
+        """Send at once on the live connection (ahead of any waiting call).
+
+        For requests that must precede everything else on a new connection;
+        only valid while CONNECTED, e.g. from the on_resumed hook.
+        """
+        if self._conn is None or self._states.state is not SessionState.CONNECTED:
+            raise ConnectionLoss("not connected")
+        return self._send(self._conn, op, on_reply)
+
+    def _send(
+        self, conn: Connection, op: OpMessage, on_reply: ReplyHook | None
+    ) -> asyncio.Future[tuple[pb.Response, int]]:
         self._xid += 1
         xid = self._xid
         name, msg = op
         future: asyncio.Future[tuple[pb.Response, int]] = asyncio.get_running_loop().create_future()
         self._pending[xid] = _Pending(xid, future, on_reply)
         conn.send(pb.ClientMessage(request=pb.Request(xid=xid, **{name: msg})))
-        return await future
+        return future
 
     async def _connected(self) -> Connection:
         while True:
@@ -241,8 +258,8 @@ class Session:
         return conn, answer
 
     def _attach(self, conn: Connection, answer: pb.ConnectResponse) -> None:
-        same_server = self.server_id == answer.server_id
         resumed = self.session_id == answer.session_id
+        seen_zxid = self.last_zxid  # before anything this connection delivers
         self.session_id, self.password = answer.session_id, answer.password
         self.timeout = answer.timeout_ms / 1000.0
         self.server_id = answer.server_id
@@ -250,8 +267,8 @@ class Session:
         self._last_heard = self._clock()
         log.info("session %#x connected to %s", self.session_id, conn.address)
         self._states.transition(SessionState.CONNECTED)
-        if self._on_connected is not None and resumed:
-            self._on_connected(same_server)
+        if self._on_resumed is not None and resumed:
+            self._on_resumed(seen_zxid)
 
     async def _serve(self, conn: Connection) -> str:
         """Read the stream until it breaks; return why (or _EXPIRED)."""
@@ -302,7 +319,7 @@ class Session:
         self._see(resp.zxid)
         if pending.future.done():  # the caller gave up; keep the stream in step
             return None
-        if pending.on_reply is not None and not resp.HasField("error"):
+        if pending.on_reply is not None:
             try:
                 pending.on_reply(resp)
             except Exception as exc:  # a hook bug must not kill the reader

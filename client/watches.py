@@ -35,6 +35,7 @@ __all__ = [
     "run_callback",
     "event_from_pb",
     "in_callback",
+    "missed_event",
 ]
 
 log = logging.getLogger(__name__)
@@ -75,7 +76,8 @@ def event_from_pb(msg: pb.WatchEvent, state: str = "CONNECTED") -> WatchedEvent 
 
 
 class WatchKind(enum.Enum):
-    DATA = "data"  # one-shot, from exists()/get()
+    DATA = "data"  # one-shot, from get() or exists() on an existing node
+    EXIST = "exist"  # one-shot, from exists() on a missing node
     CHILD = "child"  # one-shot, from get_children()
     PERSISTENT = "persistent"
     RECURSIVE = "recursive"
@@ -122,6 +124,10 @@ class WatchRegistry:
     def has(self, kind: WatchKind, path: str) -> bool:
         return bool(self._by_kind[kind].get(path))
 
+    def take(self, kind: WatchKind, path: str) -> list[Callback]:
+        """Remove and return the callbacks of (kind, path)."""
+        return self._by_kind[kind].pop(path, [])
+
     def paths(self, kind: WatchKind) -> list[str]:
         """The paths that have callbacks of ``kind``."""
         return list(self._by_kind[kind])
@@ -135,9 +141,9 @@ class WatchRegistry:
         """The callbacks ``event`` wakes, each once; one-shot ones are consumed."""
         found: list[Callback] = []
         kinds = {
-            EventType.CREATED: (WatchKind.DATA,),
-            EventType.CHANGED: (WatchKind.DATA,),
-            EventType.DELETED: (WatchKind.DATA, WatchKind.CHILD),
+            EventType.CREATED: (WatchKind.DATA, WatchKind.EXIST),
+            EventType.CHANGED: (WatchKind.DATA, WatchKind.EXIST),
+            EventType.DELETED: (WatchKind.DATA, WatchKind.EXIST, WatchKind.CHILD),
             EventType.CHILD: (WatchKind.CHILD,),
         }[event.type]
         for kind in kinds:
@@ -152,6 +158,26 @@ class WatchRegistry:
             if fn not in unique:
                 unique.append(fn)
         return unique
+
+
+def missed_event(
+    kind: WatchKind, exists: bool, changed_zxid: int, seen_zxid: int
+) -> EventType | None:
+    """The event a one-shot watch missed while the server may have lost it.
+
+    After a resume the SDK re-arms each one-shot watch with a fresh read and
+    compares it with ``seen_zxid``, the newest zxid it had seen before: a
+    data watch whose node is gone missed DELETED, or CHANGED when its mzxid
+    (``changed_zxid``) is newer; an exist watch whose node now exists missed
+    CREATED; a child watch missed DELETED, or CHILD when its pzxid is newer.
+    """
+    if kind is WatchKind.EXIST:
+        return EventType.CREATED if exists else None
+    if not exists:
+        return EventType.DELETED
+    if changed_zxid > seen_zxid:
+        return EventType.CHANGED if kind is WatchKind.DATA else EventType.CHILD
+    return None
 
 
 _IN_CALLBACK: contextvars.ContextVar[bool] = contextvars.ContextVar(

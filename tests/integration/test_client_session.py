@@ -69,6 +69,11 @@ class Proxy:
     def resume(self) -> None:
         self._flowing.set()
 
+    def retarget(self, target: str) -> None:
+        """Send new connections to ``target`` (open ones are left alone)."""
+        host, _, port = target.rpartition(":")
+        self._target = (host, int(port))
+
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             up_reader, up_writer = await asyncio.open_connection(*self._target)
@@ -273,6 +278,56 @@ async def test_cut_connection_suspends_then_resumes_the_same_session(server, pro
     assert [e.type for e in persistent] == ["CHANGED", "CHANGED"]  # still registered
     await client.stop()
     assert log.states[-1] is K.LOST
+
+
+async def test_watches_are_rearmed_on_a_restarted_server(server_factory) -> None:
+    """A server restarted from its log keeps sessions but not watches: the SDK re-arms
+    them on resume and delivers what changed while it was away."""
+    server = server_factory(tick_ms=200, max_session_timeout_ms=20_000)
+    proxy = await Proxy(server.address).start()
+    log = StateLog()
+    client = AsyncClient(proxy.address, session_timeout=10.0)
+    client.add_listener(log)
+    try:
+        await client.start()
+        session = client.client_id
+        for path in ("/d", "/c", "/same", "/p"):
+            await client.create(path)
+        seen: list[tuple[str, str]] = []
+
+        def record(event: WatchedEvent) -> None:
+            seen.append((event.type.value, event.path))
+
+        await client.get("/d", watch=record)
+        await client.exists("/new", watch=record)
+        await client.get_children("/c", watch=record)
+        await client.get("/same", watch=record)
+        await client.add_watch("/p", record)
+
+        server.kill()
+        await log.wait_for(K.SUSPENDED)
+        server = server_factory(
+            data_dir=server.data_dir, tick_ms=200, max_session_timeout_ms=20_000
+        )
+        async with AsyncClient(server.address) as other:  # changes the client cannot see yet
+            await other.set("/d", b"changed")
+            await other.create("/new")
+            await other.create("/c/kid")
+        proxy.retarget(server.address)
+        await log.wait_for(K.CONNECTED, count=2)
+        assert client.client_id == session  # the restarted server kept the session
+        await client.sync("/")
+        assert sorted(seen) == [("CHANGED", "/d"), ("CHILD", "/c"), ("CREATED", "/new")]
+
+        seen.clear()
+        async with AsyncClient(server.address) as other:  # changes after the resume
+            await other.set("/same", b"x")
+            await other.set("/p", b"y")
+        await client.sync("/")
+        assert sorted(seen) == [("CHANGED", "/p"), ("CHANGED", "/same")]
+    finally:
+        await client.stop()
+        await proxy.close()
 
 
 async def test_silent_server_is_detected_and_the_session_survives(server, proxy: Proxy) -> None:

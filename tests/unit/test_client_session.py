@@ -182,14 +182,45 @@ async def test_replies_are_matched_in_order_and_zxids_tracked(rig: Rig) -> None:
     assert rig.session.last_zxid == 9
 
 
-async def test_error_replies_skip_the_hook(rig: Rig) -> None:
+async def test_hooks_see_error_replies_too(rig: Rig) -> None:
     conn = await rig.start()
-    hooked: list[int] = []
-    task = rig.call(hook=lambda r: hooked.append(r.xid))
+    hooked: list[str] = []
+    task = rig.call(hook=lambda r: hooked.append(r.WhichOneof("result") or "error"))
     await settle()
     conn.push(response=pb.Response(xid=1, error=pb.Error(code=pb.NO_NODE)))
     resp, _ = await asyncio.wait_for(task, 1)
-    assert resp.HasField("error") and hooked == []
+    assert resp.HasField("error") and hooked == ["error"]
+
+
+async def test_resume_hook_sends_ahead_of_waiting_calls(rig: Rig) -> None:
+    resumed: list[int] = []
+
+    def on_resumed(seen_zxid: int) -> None:
+        resumed.append(seen_zxid)
+        rig.session.send_now(("sync", pb.SyncRequest(path="/first")))
+
+    rig.session._on_resumed = on_resumed
+    conn = await rig.start()
+    assert resumed == []  # a new session is not a resume
+    task = rig.call()
+    await settle()
+    conn.push(response=pb.Response(xid=1, zxid=70))
+    await asyncio.wait_for(task, 1)
+    await conn.close()
+    await settle()
+    waiting = rig.call()  # queued while SUSPENDED
+    await settle()
+    rig.net.answers.append(connected())
+    await rig.time.advance(1.0)
+    fresh = rig.net.conns[-1]
+    assert resumed == [70]
+    ops = [r.WhichOneof("op") for r in fresh.requests()]
+    assert ops == ["sync", "exists"]
+    await fresh.close()
+    await settle()
+    with pytest.raises(ConnectionLoss):  # only valid on a live connection
+        rig.session.send_now(("sync", pb.SyncRequest()))
+    waiting.cancel()
 
 
 async def test_unexpected_xid_drops_the_connection_and_resumes(rig: Rig) -> None:

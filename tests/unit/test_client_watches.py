@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from coordsvc.client.rewatch import rearm_ops
 from coordsvc.client.watches import (
     Dispatcher,
     EventType,
@@ -13,6 +14,7 @@ from coordsvc.client.watches import (
     WatchRegistry,
     event_from_pb,
     in_callback,
+    missed_event,
 )
 
 from coordsvc.v1 import coordination_pb2 as pb
@@ -184,3 +186,87 @@ async def test_stop_releases_waiters_and_custom_runner_is_used() -> None:
     await d.stop(5)
     await asyncio.wait_for(d.wait_done(d.received), 1)
     assert used == ["/r"]
+
+
+# ---- re-arming after a resume -------------------------------------------------
+
+X = WatchKind.EXIST
+
+
+@pytest.mark.parametrize(
+    ("kind", "exists", "changed", "expected"),
+    [
+        (D, True, 5, None),  # unchanged since zxid 5 was seen
+        (D, True, 6, E.CHANGED),
+        (D, False, 0, E.DELETED),
+        (X, False, 0, None),
+        (X, True, 3, E.CREATED),
+        (C, True, 5, None),
+        (C, True, 9, E.CHILD),
+        (C, False, 0, E.DELETED),
+    ],
+)
+def test_missed_event(kind: WatchKind, exists: bool, changed: int, expected) -> None:
+    assert missed_event(kind, exists, changed, seen_zxid=5) == expected
+
+
+def test_exist_watches_route_like_data_watches() -> None:
+    reg, woken = registry_with([(X, "/a")])
+    for fn in reg.route(ev(E.CREATED, "/a")):
+        fn(None)
+    assert woken == ["E/a"] and not reg.has(X, "/a")
+
+
+def _reply(**kw: object) -> pb.Response:
+    return pb.Response(xid=1, zxid=50, **kw)
+
+
+def test_rearm_ops_cover_every_watch_and_deliver_what_was_missed() -> None:
+    reg = WatchRegistry()
+    calls: list[str] = []
+    for kind, path in [(D, "/d"), (X, "/x"), (C, "/c"), (P, "/p"), (R, "/r"), (D, "/same")]:
+        reg.add(kind, path, lambda e, k=kind: calls.append(f"{k.name}:{e.type}:{e.path}"))
+    delivered: list[tuple[int, WatchedEvent]] = []
+
+    def deliver(callbacks, event) -> None:
+        delivered.append((len(callbacks), event))
+        for fn in callbacks:
+            fn(event)
+
+    ops = rearm_ops(reg, seen_zxid=10, deliver=deliver)
+    by_path = {msg.path: (name, msg, hook) for (name, msg), hook in ops}
+    assert {p: (n, getattr(m, "watch", None)) for p, (n, m, _) in by_path.items()} == {
+        "/d": ("exists", True),
+        "/x": ("exists", True),
+        "/same": ("exists", True),
+        "/c": ("get_children", True),
+        "/p": ("add_watch", None),
+        "/r": ("add_watch", None),
+    }
+    assert by_path["/p"][1].mode == pb.WATCH_MODE_PERSISTENT
+    assert by_path["/r"][1].mode == pb.WATCH_MODE_PERSISTENT_RECURSIVE
+    assert by_path["/p"][2] is None
+
+    by_path["/d"][2](_reply(exists=pb.ExistsResponse(stat=pb.Stat(mzxid=11))))
+    by_path["/x"][2](_reply(exists=pb.ExistsResponse(stat=pb.Stat(mzxid=12))))
+    by_path["/c"][2](_reply(error=pb.Error(code=pb.NO_NODE)))
+    by_path["/same"][2](_reply(exists=pb.ExistsResponse(stat=pb.Stat(mzxid=9))))
+    assert calls == ["DATA:CHANGED:/d", "EXIST:CREATED:/x", "CHILD:DELETED:/c"]
+    assert all(event.zxid == 50 for _, event in delivered)
+    assert reg.has(D, "/same")  # nothing missed: still armed
+    assert not reg.has(D, "/d") and not reg.has(X, "/x") and not reg.has(C, "/c")
+
+
+def test_rearm_hook_ignores_watches_already_consumed_and_unknown_errors() -> None:
+    reg = WatchRegistry()
+    reg.add(D, "/d", lambda e: None)
+    reg.add(C, "/c", lambda e: None)
+    delivered: list[WatchedEvent] = []
+    ops = {
+        msg.path: hook for (_, msg), hook in rearm_ops(reg, 10, lambda cbs, e: delivered.append(e))
+    }
+    reg.take(D, "/d")  # a buffered event consumed it before the reply came
+    ops["/d"](_reply(exists=pb.ExistsResponse()))
+    ops["/c"](_reply(error=pb.Error(code=pb.SYSTEM_ERROR)))
+    assert delivered == []
+    assert reg.has(C, "/c")
