@@ -33,7 +33,7 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """Shows every default, except where the help text already explains a derived one."""
 
     def _get_help_string(self, action: argparse.Action) -> str | None:
-        if action.default is None:
+        if action.default is None or action.default == "":
             return action.help
         return super()._get_help_string(action)
 
