@@ -34,7 +34,7 @@ def client(server):
     try:
         yield c
     finally:
-        c.stop()
+        c.close()  # stop the session and end the client's threads
 
 
 def fields(line: str) -> dict[str, str]:
@@ -131,7 +131,7 @@ def test_watches_summary_and_listings(server, client) -> None:
         by_path = coordctl(server.address, "watches", "--by-path").stdout.splitlines()
         assert by_path[by_path.index("/w/a") + 1] == f"\t{theirs:#018x} data"
     finally:
-        other.stop()
+        other.close()
 
 
 def test_watches_filters_over_grpc(server, client, admin_stub) -> None:
