@@ -17,6 +17,7 @@ import functools
 import inspect
 import random
 import threading
+import weakref
 from collections.abc import Callable, Coroutine, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -61,6 +62,8 @@ class Client:
             callback_runner=self._run_callback,
         )
         self._thread.start()
+        # a Client dropped without close() must not leave its threads behind
+        self._finalizer = weakref.finalize(self, _stop_threads, self._loop, self._callbacks)
 
     def _run(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run ``coro`` on the client's loop and block until it is done."""
@@ -91,6 +94,7 @@ class Client:
         if self._async.session_state is not SessionState.CLOSED:
             self.stop()
         self._run(_cancel_leftovers())
+        self._finalizer.detach()
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join()
         self._loop.close()
@@ -137,6 +141,13 @@ class Client:
         """Call ``fn(*args, **kwargs)`` (a blocking function) under the retry policy."""
         call = functools.partial(fn, *args, **kwargs)
         return self._run(self._async.retry(asyncio.to_thread, call))
+
+
+def _stop_threads(loop: asyncio.AbstractEventLoop, callbacks: ThreadPoolExecutor) -> None:
+    """Finalizer of an unclosed Client: let its loop thread and callback thread end."""
+    if not loop.is_closed():
+        loop.call_soon_threadsafe(loop.stop)
+    callbacks.shutdown(wait=False)
 
 
 async def _cancel_leftovers() -> None:

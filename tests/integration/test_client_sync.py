@@ -124,3 +124,17 @@ def test_listener_states_and_restart(server) -> None:
     with pytest.raises(RuntimeError, match="closed"):
         c.exists("/")
     assert set(threading.enumerate()) <= before  # the loop and callback threads ended
+
+
+def test_an_unclosed_client_does_not_keep_its_threads(server) -> None:
+    import gc
+
+    before = set(threading.enumerate())
+    c = Client(server.address, session_timeout=4.0)
+    c.start()
+    c.stop()  # stopped but never closed, then dropped
+    loop_thread = next(t for t in set(threading.enumerate()) - before if "loop" in t.name)
+    del c
+    gc.collect()
+    loop_thread.join(10)
+    assert not loop_thread.is_alive()
