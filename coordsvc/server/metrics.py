@@ -103,8 +103,8 @@ class NoMetrics:
     def session_stats(self, session_id: int) -> SessionStats | None:
         return None
 
-    def outstanding_of(self, session_id: int) -> int:
-        return 0
+    def outstanding_by_session(self) -> dict[int, int]:
+        return {}
 
 
 class ServerMetrics(NoMetrics):
@@ -124,9 +124,11 @@ class ServerMetrics(NoMetrics):
         self._wall_ms = wall_ms
         r = self.registry
         self.requests = Counter(
-            "coordsvc_requests", "Client requests answered, by op and result code", ["op", "code"],
+            "coordsvc_requests",
+            "Client requests answered, by op and result code",
+            ["op", "code"],
             registry=r,
-        )  # fmt: skip
+        )
         self.request_latency = Histogram(
             "coordsvc_request_duration_seconds",
             "Time from a request's arrival to its reply, by op",
@@ -231,11 +233,13 @@ class ServerMetrics(NoMetrics):
     def session_stats(self, session_id: int) -> SessionStats | None:
         return self._sessions.get(session_id)
 
-    def outstanding_of(self, session_id: int) -> int:
-        return sum(
-            1 for per_conn in self._inflight.values() for _, sid, _ in per_conn.values()
-            if sid == session_id
-        )  # fmt: skip
+    def outstanding_by_session(self) -> dict[int, int]:
+        """session id -> requests received and not yet answered (one pass over them all)."""
+        counts: dict[int, int] = {}
+        for per_conn in self._inflight.values():
+            for _, sid, _ in per_conn.values():
+                counts[sid] = counts.get(sid, 0) + 1
+        return counts
 
 
 class StateCollector(Collector):
@@ -254,9 +258,10 @@ class StateCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         info = GaugeMetricFamily(
-            "coordsvc_server_info", "Constant 1, labelled with server id and version",
+            "coordsvc_server_info",
+            "Constant 1, labelled with server id and version",
             labels=["server_id", "version"],
-        )  # fmt: skip
+        )
         info.add_metric([self._server_id, self._version], 1)
         yield info
         if self._view is None:
