@@ -66,24 +66,26 @@ class AdminService(apb_grpc.AdminServicer):
     ) -> apb.SessionsResponse:
         p = self._runner.pipeline
         watches = Counter(sid for sid, _path, _kind in p.watches.listing())
+        outstanding = self._runner.metrics.outstanding_by_session()
         return apb.SessionsResponse(
             sessions=[
-                self._session_info(sid, timeout_ms, ephemerals, watches.get(sid, 0))
+                self._session_info(sid, timeout_ms, ephemerals, watches[sid], outstanding)
                 for sid, timeout_ms, ephemerals in p.sessions_listing()
             ]
         )
 
-    def _session_info(self, sid: int, timeout_ms: int, ephemerals: int, watches: int):
-        metrics = self._runner.metrics
+    def _session_info(
+        self, sid: int, timeout_ms: int, ephemerals: int, watches: int, outstanding: dict
+    ) -> apb.SessionInfo:
         info = apb.SessionInfo(
             session_id=sid,
             timeout_ms=timeout_ms,
             connected_here=self._runner.connected_here(sid),
             ephemeral_count=ephemerals,
             watch_count=watches,
-            outstanding=metrics.outstanding_of(sid),
+            outstanding=outstanding.get(sid, 0),
         )
-        stats = metrics.session_stats(sid)
+        stats = self._runner.metrics.session_stats(sid)
         if stats is not None and stats.requests:
             info.requests = stats.requests
             info.last_op = stats.last_op
