@@ -1,0 +1,249 @@
+"""ZabPeer's contract with its driver, on small ensembles driven by hand."""
+
+from __future__ import annotations
+
+import random
+from bisect import bisect_right
+
+import pytest
+
+from coordsvc.storage.base import InitialState
+from coordsvc.tree.txn import CreateTxn, Txn, make_zxid
+from coordsvc.zab.errors import UsageError
+from coordsvc.zab.messages import (
+    Ack,
+    AckEpoch,
+    AckNewLeader,
+    ClientRead,
+    ClientWrite,
+    Diff,
+    FollowerInfo,
+    NewEpoch,
+    NewLeader,
+    NotLeader,
+    Persisted,
+    Phase,
+    Ping,
+    Proposal,
+    Propose,
+    Received,
+    Role,
+    Tick,
+    UpToDate,
+    Vote,
+)
+from coordsvc.zab.peer import ZabConfig, ZabPeer
+from coordsvc.zab.ready import Ready
+
+
+class Disk:
+    """Immediate, in-order storage for one peer."""
+
+    def __init__(self) -> None:
+        self.log = []
+        self.floor = 0
+        self.accepted = self.current = 0
+
+    def initial_state(self) -> InitialState:
+        last = self.log[-1].zxid if self.log else self.floor
+        return InitialState(self.accepted, self.current, self.floor, None, last)
+
+    def entries(self, lo, hi):
+        keys = [t.zxid for t in self.log]
+        return self.log[bisect_right(keys, lo) : bisect_right(keys, hi)]
+
+    def do(self, rd: Ready) -> None:
+        if rd.truncate_after is not None:
+            self.log = [t for t in self.log if t.zxid <= rd.truncate_after]
+        if rd.epochs is not None:
+            self.accepted, self.current = rd.epochs.accepted, rd.epochs.current
+        self.log.extend(rd.persist)
+
+
+def cfg(n=1, voters=(1,), observers=(), **kw) -> ZabConfig:
+    return ZabConfig(id=n, voters=frozenset(voters), observers=frozenset(observers), **kw)
+
+
+def drain(peer: ZabPeer, disk: Disk, *, durable=True) -> list[Ready]:
+    """The Ready loop with storage that syncs at once."""
+    out = []
+    while peer.has_ready():
+        rd = peer.ready()
+        disk.do(rd)
+        peer.advance(rd)
+        out.append(rd)
+        if durable and rd.persist_mark:
+            peer.step(Persisted(rd.persist_mark))
+    return out
+
+
+def body(path="/a") -> CreateTxn:
+    return CreateTxn(path, b"x")
+
+
+def test_an_ensemble_of_one_leads_and_commits_after_persist() -> None:
+    disk = Disk()
+    peer = ZabPeer(cfg(), disk, random.Random(1))
+    assert peer.role is Role.LEADING  # decided alone at once
+    assert isinstance(peer.step(Propose(body(), 0, 0, 0)), NotLeader)  # not yet in broadcast
+    readys = drain(peer, disk)
+    assert peer.phase is Phase.BROADCAST and disk.accepted == disk.current == 1
+    assert readys[-1].state is not None and readys[-1].state.serving
+    zxid = peer.step(Propose(body(), 7, 3, 1234))
+    assert zxid == make_zxid(1, 1)
+    rd = peer.ready()
+    assert [t.zxid for t in rd.persist] == [zxid] and rd.committed == () and rd.must_sync
+    assert rd.persist[0].session_id == 7 and rd.persist[0].time_ms == 1234
+    peer.advance(rd)
+    assert not peer.ready().committed  # not durable yet: the leader's own ack is missing
+    peer.advance(peer.ready())
+    peer.step(Persisted(rd.persist_mark))
+    rd2 = peer.ready()
+    assert [t.zxid for t in rd2.committed] == [zxid]
+    peer.advance(rd2)
+
+
+def test_restart_recovers_epochs_and_commits_the_history_again() -> None:
+    disk = Disk()
+    peer = ZabPeer(cfg(), disk, random.Random(1))
+    drain(peer, disk)
+    for i in range(3):
+        peer.step(Propose(body(f"/n{i}"), 0, 0, 0))
+    drain(peer, disk)
+    again = ZabPeer(cfg(), disk, random.Random(2))
+    readys = drain(again, disk)
+    committed = [t.zxid for rd in readys for t in rd.committed]
+    assert committed == [make_zxid(1, c) for c in (1, 2, 3)]
+    assert again.epoch == 2 and again.step(Propose(body("/b"), 0, 0, 0)) == make_zxid(2, 1)
+
+
+def test_usage_errors() -> None:
+    disk = Disk()
+    peer = ZabPeer(cfg(), disk, random.Random(1))
+    rd = peer.ready()
+    assert peer.ready() is rd  # the same until advance
+    with pytest.raises(UsageError):
+        peer.step(Tick())
+    with pytest.raises(UsageError):
+        peer.advance(Ready())
+    peer.advance(rd)
+    with pytest.raises(UsageError):
+        peer.step(Persisted(99))
+    with pytest.raises(UsageError):
+        peer.step("not an input")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        cfg(n=9, voters=(1, 2, 3)),
+        cfg(voters=()),
+        cfg(voters=(1, 2), observers=(2,)),
+        cfg(heartbeat_ticks=5, sync_limit_ticks=5),
+        cfg(max_batch=0),
+    ],
+)
+def test_config_validation(config) -> None:
+    with pytest.raises(ValueError):
+        ZabPeer(config, Disk(), random.Random(1))
+
+
+def test_max_batch_splits_proposals_over_readys() -> None:
+    disk = Disk()
+    peer = ZabPeer(cfg(max_batch=2), disk, random.Random(1))
+    drain(peer, disk)
+    for i in range(5):
+        peer.step(Propose(body(f"/n{i}"), 0, 0, 0))
+    sizes = []
+    while peer.has_ready():
+        rd = peer.ready()
+        disk.do(rd)
+        peer.advance(rd)
+        sizes.append(len(rd.persist))
+    assert sizes == [2, 2, 1]
+
+
+def test_writes_and_reads_on_a_leader_of_one() -> None:
+    disk = Disk()
+    peer = ZabPeer(cfg(), disk, random.Random(1))
+    assert isinstance(peer.step(ClientRead("r0")), NotLeader)
+    drain(peer, disk)
+    assert peer.step(ClientWrite("payload")) is None
+    assert peer.step(ClientRead("r1")) is None
+    rd = peer.ready()
+    assert rd.forwarded == ((1, "payload"),)
+    assert [(r.ctx, r.zxid) for r in rd.read_states] == [("r1", peer.committed_zxid)]
+    peer.advance(rd)
+
+
+def follower_in_broadcast() -> tuple[ZabPeer, Disk]:
+    """Peer 2 of {1, 2, 3}, synced with leader 1 in epoch 1."""
+    disk = Disk()
+    peer = ZabPeer(cfg(n=2, voters=(1, 2, 3)), disk, random.Random(2))
+    drain(peer, disk)
+    peer.step(Received(1, Vote(1, 0, 1, 1, Role.LEADING)))
+    peer.step(Received(3, Vote(1, 0, 1, 1, Role.FOLLOWING)))
+    assert peer.role is Role.FOLLOWING and peer.leader_id == 1
+    for msg in (NewEpoch(1, 1), Diff(1, 1, 0), NewLeader(1, 1, 0), UpToDate(1, 1, 0)):
+        peer.step(Received(1, msg))
+        drain(peer, disk)
+    assert peer.phase is Phase.BROADCAST
+    return peer, disk
+
+
+def test_a_follower_acks_only_after_persisting() -> None:
+    peer, disk = follower_in_broadcast()
+    t = Txn(make_zxid(1, 1), 0, 0, 0, body())
+    peer.step(Received(1, Proposal(1, 0, t)))
+    rd = peer.ready()
+    assert rd.persist == (t,)
+    assert not any(isinstance(m, Ack) for _, m in rd.send_now)
+    assert (1, Ack(1, t.zxid)) in rd.send_after_persist
+
+
+def test_epoch_and_newleader_acks_wait_for_persist() -> None:
+    disk = Disk()
+    peer = ZabPeer(cfg(n=2, voters=(1, 2, 3)), disk, random.Random(2))
+    drain(peer, disk)
+    peer.step(Received(1, Vote(1, 0, 1, 1, Role.LEADING)))
+    peer.step(Received(3, Vote(1, 0, 1, 1, Role.FOLLOWING)))
+    rd = peer.ready()
+    assert rd.send_now == ((1, FollowerInfo(0, 0, 1)),)
+    peer.advance(rd)
+    peer.step(Received(1, NewEpoch(1, 1)))
+    rd = peer.ready()
+    assert rd.epochs is not None and rd.epochs.accepted == 1
+    assert rd.send_after_persist == ((1, AckEpoch(1, 0, 0, 1, True)),)
+    peer.advance(rd)
+    peer.step(Received(1, Diff(1, 1, 0)))
+    peer.step(Received(1, NewLeader(1, 1, 0)))
+    rd = peer.ready()
+    assert rd.epochs is not None and rd.epochs.current == 1
+    assert rd.send_after_persist == ((1, AckNewLeader(1, 1, 0)),)
+
+
+def test_a_gap_makes_the_follower_register_again() -> None:
+    peer, disk = follower_in_broadcast()
+    t2 = Txn(make_zxid(1, 2), 0, 0, 0, body("/b"))
+    peer.step(Received(1, Proposal(1, make_zxid(1, 1), t2)))  # 1.1 was lost
+    rd = peer.ready()
+    assert rd.persist == () and rd.send_now == ((1, FollowerInfo(1, 0, 2)),)
+    assert peer.phase is Phase.DISCOVERY
+
+
+def test_a_silent_leader_sends_the_follower_looking() -> None:
+    peer, disk = follower_in_broadcast()
+    for _ in range(peer.config.sync_limit_ticks + 1):
+        peer.step(Tick())
+    assert peer.role is Role.LOOKING
+
+
+def test_protocol_errors_are_values() -> None:
+    disk = Disk()
+    peer = ZabPeer(cfg(n=1, voters=(1, 2, 3), observers=(4,)), disk, random.Random(1))
+    drain(peer, disk)
+    peer.step(Received(9, Ping(1, 0, 0, 0)))  # not a peer
+    peer.step(Received(4, Ping(1, 0, 0, 0)))  # an observer acting as leader
+    peer.step(Received(2, Vote(4, 0, 0, 1, Role.LOOKING)))  # a vote for an observer
+    errors = peer.ready().protocol_errors
+    assert [e.sender for e in errors] == [9, 4, 2]
