@@ -379,9 +379,8 @@ def _tick(p: ZabPeer) -> None:
 
 def _ping_all(p: ZabPeer) -> None:
     lead: LeaderState = p.lead
-    ping = Ping(lead.epoch, p.applied, p.log.last, lead.round)
     for ln in lead.learners.values():
-        p.send(ln.id, ping)
+        p.send(ln.id, Ping(lead.epoch, p.applied, p.log.last, lead.round, ln.attempt))
 
 
 def _on_durable(p: ZabPeer) -> None:
@@ -417,8 +416,7 @@ def _flush(p: ZabPeer) -> None:
         lead.round += 1
         lead.reads.append((lead.round, p.applied, lead.reads_waiting))
         lead.reads_waiting = []
-        ping = Ping(lead.epoch, p.applied, p.log.last, lead.round)
         for ln in lead.learners.values():
             if ln.stage is Stage.SYNCED and not ln.observer:
-                p.send(ln.id, ping)
+                p.send(ln.id, Ping(lead.epoch, p.applied, p.log.last, lead.round, ln.attempt))
         _check_reads(p)

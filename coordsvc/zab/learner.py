@@ -251,6 +251,9 @@ def _on_ping(p: ZabPeer, ping: Ping) -> None:
     if s.stage >= LearnerStage.SYNCING:
         p.commit_to(ping.committed)
     if s.stage is LearnerStage.SERVING:
+        if ping.attempt != p.attempt:
+            _register(p)  # the leader holds another registration for us
+            return
         if s.lag_mark and p.log.last < s.lag_mark:
             _register(p)  # proposals were lost: two pings in a row say we are behind
             return

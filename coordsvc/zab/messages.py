@@ -7,8 +7,9 @@ from the link, never from the message.
 
 Epochs and attempts: every message a leader sends names the leader's epoch,
 and every sync-phase message names the learner's ``attempt`` (a counter the
-learner bumps each time it (re)registers with a leader), so a late message
-from an earlier registration is told apart and dropped.
+learner bumps each time it (re)registers with a leader, starting from a
+random base per process so a restarted learner never reuses one), so a late
+message from an earlier registration is told apart and dropped.
 """
 
 from __future__ import annotations
@@ -256,12 +257,15 @@ class Inform:
 
 @_frozen
 class Ping:
-    """Leader heartbeat: its commit point, log end and read-index round."""
+    """Leader heartbeat: its commit point, log end and read-index round, and the
+    registration ``attempt`` it holds for this learner (a serving learner that
+    sees another one re-registers: the leader lost track of it)."""
 
     epoch: int
     committed: int
     last_zxid: int
     round: int
+    attempt: int = 0
 
 
 @_frozen

@@ -123,7 +123,9 @@ class ZabPeer:
         self.phase = Phase.ELECTION
         self.vote: VoteValue | None = None  # the vote we settled on
         self.round = 0  # election round
-        self.attempt = 0  # registrations with a leader, ever
+        # registrations with a leader; a random base per process, so a restarted
+        # learner's registrations never look like duplicates of older ones
+        self.attempt = rng.randrange(1 << 16) << 16
         self.accepted_from: tuple[int, int] | None = None  # (epoch, leader) acked in memory
         self.epoch_floor = 0  # highest accepted epoch a learner reported (in memory)
         self.election = None

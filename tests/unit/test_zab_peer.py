@@ -184,7 +184,8 @@ def follower_in_broadcast() -> tuple[ZabPeer, Disk]:
     peer.step(Received(1, Vote(1, 0, 1, 1, Role.LEADING)))
     peer.step(Received(3, Vote(1, 0, 1, 1, Role.FOLLOWING)))
     assert peer.role is Role.FOLLOWING and peer.leader_id == 1
-    for msg in (NewEpoch(1, 1), Diff(1, 1, 0), NewLeader(1, 1, 0), UpToDate(1, 1, 0)):
+    a = peer.attempt
+    for msg in (NewEpoch(1, a), Diff(1, a, 0), NewLeader(1, a, 0), UpToDate(1, a, 0)):
         peer.step(Received(1, msg))
         drain(peer, disk)
     assert peer.phase is Phase.BROADCAST
@@ -207,27 +208,37 @@ def test_epoch_and_newleader_acks_wait_for_persist() -> None:
     drain(peer, disk)
     peer.step(Received(1, Vote(1, 0, 1, 1, Role.LEADING)))
     peer.step(Received(3, Vote(1, 0, 1, 1, Role.FOLLOWING)))
+    a = peer.attempt
     rd = peer.ready()
-    assert rd.send_now == ((1, FollowerInfo(0, 0, 1)),)
+    assert rd.send_now == ((1, FollowerInfo(0, 0, a)),)
     peer.advance(rd)
-    peer.step(Received(1, NewEpoch(1, 1)))
+    peer.step(Received(1, NewEpoch(1, a)))
     rd = peer.ready()
     assert rd.epochs is not None and rd.epochs.accepted == 1
-    assert rd.send_after_persist == ((1, AckEpoch(1, 0, 0, 1, True)),)
+    assert rd.send_after_persist == ((1, AckEpoch(1, 0, 0, a, True)),)
     peer.advance(rd)
-    peer.step(Received(1, Diff(1, 1, 0)))
-    peer.step(Received(1, NewLeader(1, 1, 0)))
+    peer.step(Received(1, Diff(1, a, 0)))
+    peer.step(Received(1, NewLeader(1, a, 0)))
     rd = peer.ready()
     assert rd.epochs is not None and rd.epochs.current == 1
-    assert rd.send_after_persist == ((1, AckNewLeader(1, 1, 0)),)
+    assert rd.send_after_persist == ((1, AckNewLeader(1, a, 0)),)
 
 
 def test_a_gap_makes_the_follower_register_again() -> None:
     peer, disk = follower_in_broadcast()
     t2 = Txn(make_zxid(1, 2), 0, 0, 0, body("/b"))
+    a = peer.attempt
     peer.step(Received(1, Proposal(1, make_zxid(1, 1), t2)))  # 1.1 was lost
     rd = peer.ready()
-    assert rd.persist == () and rd.send_now == ((1, FollowerInfo(1, 0, 2)),)
+    assert rd.persist == () and rd.send_now == ((1, FollowerInfo(1, 0, a + 1)),)
+    assert peer.phase is Phase.DISCOVERY
+
+
+def test_a_ping_for_another_registration_makes_the_follower_register_again() -> None:
+    peer, disk = follower_in_broadcast()
+    peer.step(Received(1, Ping(1, 0, 0, 0, peer.attempt)))
+    assert peer.phase is Phase.BROADCAST
+    peer.step(Received(1, Ping(1, 0, 0, 0, peer.attempt - 7)))  # the leader reset us
     assert peer.phase is Phase.DISCOVERY
 
 
