@@ -54,6 +54,7 @@ from coordsvc.request.ops import (
     GetChildrenResult,
     GetData,
     GetDataResult,
+    Multi,
     MultiResult,
     Op,
     RemoveWatches,
@@ -62,8 +63,14 @@ from coordsvc.request.ops import (
     SyncResult,
     is_write,
 )
-from coordsvc.request.prep import Overlay, prep_close_session, prep_reap, prep_write
-from coordsvc.request.validate import Limits, validate
+from coordsvc.request.prep import (
+    Overlay,
+    failed_multi,
+    prep_close_session,
+    prep_reap,
+    prep_write,
+)
+from coordsvc.request.validate import Limits, invalid_op, validate
 from coordsvc.session.tracker import SessionTracker, clamp_timeout
 from coordsvc.storage.base import InitialState
 from coordsvc.tree.datatree import DataTree
@@ -295,7 +302,14 @@ class Pipeline:
                     raise SessionExpiredError(f"session {sid:#x} has expired")
                 self.tracker.touch(sid, self.now_ms())
             validate(r.op, self.limits, has_session=bool(sid))
-            if is_write(r.op):
+            bad = (
+                invalid_op(r.op.ops, self.limits, has_session=bool(sid))
+                if isinstance(r.op, Multi)
+                else None
+            )
+            if bad is not None:  # a malformed op of a multi is answered per op
+                entry.result, entry.ready = failed_multi(r.op, *bad), True
+            elif is_write(r.op):
                 self._prep_and_propose(key, entry, out)
             elif isinstance(r.op, Sync):
                 entry.zxid = self._last_proposed

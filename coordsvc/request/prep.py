@@ -33,7 +33,15 @@ from coordsvc.tree.txn import (
 )
 from coordsvc.tree.znode import NodeKind
 
-__all__ = ["NodeView", "Overlay", "Scratch", "prep_write", "prep_close_session", "prep_reap"]
+__all__ = [
+    "NodeView",
+    "Overlay",
+    "Scratch",
+    "prep_write",
+    "prep_close_session",
+    "prep_reap",
+    "failed_multi",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,15 +225,17 @@ def prep_write(
         try:
             txns.append(_prep_one(s, sub, session_id))
         except CoordError as err:
-            results: list[CoordError] = [
-                RuntimeInconsistency(
-                    "rolled back: another op in the multi failed", getattr(o, "path", "")
-                )
-                for o in op.ops
-            ]
-            results[i] = err
-            return MultiResult(tuple(results), failed=True), {}
+            return failed_multi(op, i, err), {}
     return MultiTxn(tuple(txns)), s.changes
+
+
+def failed_multi(op: Multi, index: int, err: CoordError) -> MultiResult:
+    """The answer to a multi whose op ``index`` failed: nothing of it is applied."""
+    results: list[CoordError] = [
+        RuntimeInconsistency("rolled back: another op in the multi failed", o.path) for o in op.ops
+    ]
+    results[index] = err
+    return MultiResult(tuple(results), failed=True)
 
 
 def prep_close_session(overlay: Overlay, session_id: int) -> tuple[CloseSessionTxn, dict]:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from coordsvc.errors import (
     BadArgumentsError,
+    CoordError,
     DataTooLargeError,
     InvalidTTLError,
 )
@@ -32,7 +33,7 @@ from coordsvc.request.ops import (
 )
 from coordsvc.tree.paths import validate_path
 
-__all__ = ["Limits", "validate", "MAX_TTL_MS", "REMOVE_KINDS"]
+__all__ = ["Limits", "validate", "invalid_op", "MAX_TTL_MS", "REMOVE_KINDS"]
 
 MAX_TTL_MS = (1 << 40) - 1
 REMOVE_KINDS = ("any", "data", "children", "persistent", "persistent_recursive")
@@ -77,8 +78,24 @@ def _create(op: Create, limits: Limits) -> int:
     return _data(op.data, limits, op.path)
 
 
+def invalid_op(
+    ops: tuple[Create | Delete | SetData | Check, ...], limits: Limits, *, has_session: bool
+) -> tuple[int, CoordError] | None:
+    """The first op of a multi that is malformed, with its error (answered per op)."""
+    for i, sub in enumerate(ops):
+        try:
+            validate(sub, limits, has_session=has_session)
+        except CoordError as err:
+            return i, err
+    return None
+
+
 def validate(op: Op, limits: Limits, *, has_session: bool) -> None:
-    """Raise the CoordError that ``op`` deserves, or return None if it is well formed."""
+    """Raise the CoordError that ``op`` deserves, or return None if it is well formed.
+
+    For a multi this checks only the whole (its size, its op kinds); each
+    op's own problems are found by ``invalid_op`` and answered per op.
+    """
     match op:
         case Create():
             _create(op, limits)
@@ -103,8 +120,7 @@ def validate(op: Op, limits: Limits, *, has_session: bool) -> None:
             for sub in ops:
                 if not isinstance(sub, Create | Delete | SetData | Check):
                     raise BadArgumentsError(f"{type(sub).__name__} cannot be part of a multi")
-                validate(sub, limits, has_session=has_session)
-                if isinstance(sub, Create | SetData):
+                if isinstance(sub, Create | SetData) and isinstance(sub.data, bytes | bytearray):
                     total += len(sub.data)
             if total > limits.max_data_bytes:
                 raise DataTooLargeError(

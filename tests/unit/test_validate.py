@@ -6,6 +6,7 @@ import pytest
 
 from coordsvc.errors import (
     BadArgumentsError,
+    CoordError,
     DataTooLargeError,
     InvalidPathError,
     InvalidTTLError,
@@ -25,7 +26,7 @@ from coordsvc.request.ops import (
     SetData,
     Sync,
 )
-from coordsvc.request.validate import MAX_TTL_MS, Limits, validate
+from coordsvc.request.validate import MAX_TTL_MS, Limits, invalid_op, validate
 
 MAX = 100
 LIMITS = Limits(max_data_bytes=MAX, max_multi_ops=5)
@@ -96,13 +97,33 @@ CASES = [
 ]
 
 
+def refusal(op, has_session: bool) -> CoordError | None:
+    """The error a request gets: from validate, or per op for a malformed op of a multi."""
+    try:
+        validate(op, LIMITS, has_session=has_session)
+    except CoordError as err:
+        return err
+    if isinstance(op, Multi):
+        bad = invalid_op(op.ops, LIMITS, has_session=has_session)
+        if bad is not None:
+            return bad[1]
+    return None
+
+
 @pytest.mark.parametrize(("op", "has_session", "error"), CASES, ids=repr)
 def test_validate(op, has_session: bool, error) -> None:
+    err = refusal(op, has_session)
     if error is None:
-        assert validate(op, LIMITS, has_session=has_session) is None
+        assert err is None
     else:
-        with pytest.raises(error):
-            validate(op, LIMITS, has_session=has_session)
+        assert isinstance(err, error), err
+
+
+def test_a_malformed_op_of_a_multi_is_answered_per_op() -> None:
+    multi = Multi((Check("/ok"), Create("bad"), SetData("/v", b"", version=-2)))
+    assert validate(multi, LIMITS, has_session=True) is None  # the whole is well formed
+    index, err = invalid_op(multi.ops, LIMITS, has_session=True)
+    assert index == 1 and isinstance(err, InvalidPathError) and err.path == "bad"
 
 
 # every op that carries a path, built around a given path
@@ -128,14 +149,14 @@ PATH_OPS = [
 @pytest.mark.parametrize("make", PATH_OPS, ids=range(len(PATH_OPS)))
 @pytest.mark.parametrize("path", [BAD, "", "a", "/a/../b", "/x\x00"])
 def test_invalid_path_in_every_op(make, path: str) -> None:
-    with pytest.raises(InvalidPathError) as info:
-        validate(make(path), LIMITS, has_session=True)
-    assert info.value.path == path
+    err = refusal(make(path), has_session=True)
+    assert isinstance(err, InvalidPathError)
+    assert err.path == path
 
 
 @pytest.mark.parametrize("make", PATH_OPS, ids=range(len(PATH_OPS)))
 def test_same_ops_with_a_good_path_pass(make) -> None:
-    assert validate(make("/good"), LIMITS, has_session=True) is None
+    assert refusal(make("/good"), has_session=True) is None
 
 
 def test_default_limit_is_one_mebibyte() -> None:
