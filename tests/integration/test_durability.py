@@ -13,12 +13,12 @@ import asyncio
 import json
 import os
 import random
-import signal
 import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from signal import SIGKILL
 
 import grpc
 import lmdb
@@ -157,22 +157,31 @@ class Ledger:
     acks: int = 0
 
 
-async def run_storm(address: str, ledger: Ledger, rnd: int, kill_after: int, pid: int) -> int:
-    """Write until ``kill_after`` acks, SIGKILL ``pid`` right there; returns acks this round."""
+async def run_storm(
+    address: str, ledger: Ledger, rnd: int, kill_after: int, kill_delay: float, pid: int
+) -> int:
+    """Write; ``kill_delay`` s after the ``kill_after``-th ack SIGKILL ``pid``; returns acks.
+
+    The kill lands at a moment unrelated to any reply (not right after one,
+    when its commit is long finished), so it often cuts a group commit short.
+    """
     rng = random.Random(SEED + rnd)
     killed = asyncio.Event()
     clients = [AsyncClient(address, session_timeout=4.0) for _ in range(WRITERS)]
     await asyncio.gather(*(c.start() for c in clients))
     round_acks = 0
 
+    def kill() -> None:
+        os.kill(pid, SIGKILL)  # mid-storm: dozens of ops are in flight right now
+        killed.set()
+
     def acked(op: Op) -> None:
         nonlocal round_acks
         op.acked = True
         round_acks += 1
         ledger.acks += 1
-        if round_acks == kill_after and not killed.is_set():
-            os.kill(pid, signal.SIGKILL)  # mid-storm: other ops are in flight right now
-            killed.set()
+        if round_acks == kill_after:
+            asyncio.get_running_loop().call_later(kill_delay, kill)
 
     async def do(client: AsyncClient, op: Op) -> None:
         if op.kind == "create":
@@ -282,8 +291,8 @@ async def test_kill9_during_write_storm_keeps_every_acknowledged_write(server_fa
     ledger = Ledger()
     epochs = [zxid_epoch((await admin_status(server.address)).last_zxid)]
     for rnd in range(ROUNDS):
-        kill_after = rng.randint(60, 400)
-        acks = await run_storm(server.address, ledger, rnd, kill_after, server.pid)
+        kill_after, kill_delay = rng.randint(60, 400), rng.uniform(0.0, 0.02)
+        acks = await run_storm(server.address, ledger, rnd, kill_after, kill_delay, server.pid)
         assert acks >= kill_after
         server.kill()
         server = server_factory(data_dir=data_dir, tick_ms=TICK_MS)
@@ -291,7 +300,7 @@ async def test_kill9_during_write_storm_keeps_every_acknowledged_write(server_fa
         status = await admin_status(server.address)
         epochs.append(zxid_epoch(status.last_zxid))
         unknown = sum(1 for ops in ledger.ops for op in ops if op.round == rnd and not op.acked)
-        assert unknown <= WRITERS * IN_FLIGHT
+        assert 0 < unknown <= WRITERS * IN_FLIGHT, "the kill did not land mid-storm"
     assert ledger.acks >= ROUNDS * 60
     assert len(ledger.nodes) >= ROUNDS * 30
     assert epochs == sorted(epochs) and len(set(epochs)) == len(epochs), epochs
