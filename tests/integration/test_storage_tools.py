@@ -110,6 +110,59 @@ async def test_inspect_reports_what_the_server_holds(server_factory) -> None:
         assert (await owner.get("/i/n149"))[0] == b"x" * 149
 
 
+async def test_inspect_beside_snapshot_churn_reports_and_never_claims_damage(
+    server_factory,
+) -> None:
+    """Inspect reads a live store while the server snapshots and purges under it.
+
+    With a snapshot every 10 txns and one retained, the log behind the
+    newest snapshot is purged many times a second. Inspect must still report
+    a consistent state (the znode count never changes here: the load is
+    sets) and must never call a healthy store damaged.
+    """
+    server = server_factory(tick_ms=TICK_MS, snapshot_every=10, snapshot_retain=1)
+    clients = [AsyncClient(server.address, session_timeout=4.0) for _ in range(4)]
+    await asyncio.gather(*(c.start() for c in clients))
+    try:
+        for b in range(2):
+            t = clients[0].transaction()
+            for i in range(1000):
+                t.create(f"/churn{b}" if i == 0 else f"/churn{b}/n{i}", b"z" * 200)
+            await t.commit()
+        znodes = (await admin_status(server.address)).znode_count
+        stop = asyncio.Event()
+
+        async def writer(c: AsyncClient, w: int) -> None:
+            n = 0
+            while not stop.is_set():
+                n += 1
+                await c.set(f"/churn{w % 2}", str(n).encode())
+
+        tasks = [asyncio.create_task(writer(c, w)) for w, c in enumerate(clients)]
+        failures: list[str] = []
+        reports = 0
+        try:
+            for _ in range(5):
+                runs = await asyncio.gather(
+                    *(cli("snapshot", "inspect", "--json", str(server.data_dir)) for _ in range(4))
+                )
+                for code, out, err in runs:
+                    if code != 0:
+                        failures.append(err.strip())
+                        continue
+                    reports += 1
+                    assert json.loads(out)["znodes"] == znodes
+        finally:
+            stop.set()
+            await asyncio.gather(*tasks)
+    finally:
+        await asyncio.gather(*(c.stop() for c in clients), return_exceptions=True)
+    assert not failures, (
+        f"{len(failures)} of {len(failures) + reports} inspect runs beside a live server failed"
+        f" on a healthy store:\n" + "\n".join(failures)
+    )
+
+
 async def test_inspect_of_missing_or_damaged_dir_fails_clearly(server_factory, tmp_path) -> None:
     missing = tmp_path / "nothing-here"
     code, out, err = await cli("snapshot", "inspect", str(missing))
