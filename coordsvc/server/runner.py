@@ -25,7 +25,7 @@ from coordsvc.request.ops import Op
 from coordsvc.server import codec
 from coordsvc.server.conns import StreamConn, WatchSub, ended_message
 from coordsvc.server.metrics import NoMetrics
-from coordsvc.server.snapshots import Snapshotter
+from coordsvc.server.snapshots import Snapshotter, txn_weight
 from coordsvc.storage.base import Storage, StorageFullError
 from coordsvc.storage.writer import StorageWriter
 from coordsvc.v1 import coordination_pb2 as pb
@@ -187,7 +187,7 @@ class Runner:
         if isinstance(a, ev.Persist):
             assert self._writer is not None
             self._writer.submit(a.txns)
-            self.snapshots.note(len(a.txns))
+            self.snapshots.note(sum(txn_weight(t) for t in a.txns))
             self.metrics.proposed(a.txns)
         elif isinstance(a, ev.Reply):
             self._on_reply(a)

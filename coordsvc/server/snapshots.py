@@ -13,10 +13,16 @@ from collections.abc import Callable
 import structlog
 
 from coordsvc.tree.datatree import TreeImage
+from coordsvc.tree.txn import MultiTxn, Txn
 
-__all__ = ["Snapshotter"]
+__all__ = ["Snapshotter", "txn_weight"]
 
 log = structlog.get_logger("coordsvc.snapshots")
+
+
+def txn_weight(txn: Txn) -> int:
+    """How many changes a txn carries: a multi counts each of its ops."""
+    return len(txn.body.txns) if isinstance(txn.body, MultiTxn) else 1
 
 
 class Snapshotter:
@@ -38,7 +44,7 @@ class Snapshotter:
         self.last_zxid = 0
 
     def note(self, txns: int) -> None:
-        """Count txns handed to storage since the last snapshot."""
+        """Count changes handed to storage since the last snapshot (see ``txn_weight``)."""
         self._since += txns
 
     def due(self) -> bool:

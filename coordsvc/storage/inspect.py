@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from coordsvc.storage.base import StorageError
 from coordsvc.storage.layout import FORMAT_VERSION
 from coordsvc.storage.lmdb_store import LmdbStorage
 from coordsvc.storage.snapshot import recover
@@ -22,8 +23,27 @@ from coordsvc.tree.txn import zxid_counter, zxid_epoch
 __all__ = ["inspect_store", "format_report"]
 
 
+RETRIES = 5
+
+
 def inspect_store(data_dir: str | os.PathLike[str]) -> dict[str, Any]:
-    """Last zxid, epochs, znode/session counts, log and snapshot sizes of ``data_dir``."""
+    """Last zxid, epochs, znode/session counts, log and snapshot sizes of ``data_dir``.
+
+    Beside a running server a snapshot can be rotated away (and the log
+    purged behind it) between reading the catalogue and reading the files;
+    such a read is retried on a fresh view. Damage fails the same way every
+    time, so after the retries the last error is what is reported.
+    """
+    for attempt in range(RETRIES):
+        try:
+            return _inspect_once(data_dir)
+        except StorageError:
+            if attempt == RETRIES - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _inspect_once(data_dir: str | os.PathLike[str]) -> dict[str, Any]:
     with LmdbStorage(data_dir, readonly=True) as store:
         tree, tail = recover(store)
         last = store.last_zxid()

@@ -166,6 +166,38 @@ def check_size(env: lmdb.Environment, data_file: Path) -> None:
         )
 
 
+_META_MAGIC = 0xBEEFC0DE
+_META_MAGIC_AT = 16  # after the page header
+_META_TXNID_AT = 144  # header, magic, version, address, mapsize, two dbs, last page
+
+
+def check_meta_pages(env: lmdb.Environment, data_file: Path) -> None:
+    """Both LMDB meta pages are sound and one commit apart.
+
+    LMDB writes meta page N % 2 at commit N, so after any commit the two
+    pages hold txn ids N and N - 1 (a crash before a meta write leaves the
+    previous pair, still one apart). A page whose id is further off was
+    damaged, and opening would silently fall back to an older commit,
+    losing acknowledged writes.
+    """
+    psize = env.stat()["psize"]
+    with open(data_file, "rb") as f:
+        pages = [f.read(psize) for _ in range(2)]
+    ids = []
+    for n, page in enumerate(pages):
+        if len(page) < _META_TXNID_AT + 8:
+            raise StorageError(f"{data_file}: meta page {n} is cut short")
+        (magic,) = struct.unpack_from("<I", page, _META_MAGIC_AT)
+        if magic != _META_MAGIC:
+            raise StorageError(f"{data_file}: meta page {n} is damaged (bad magic {magic:#x})")
+        ids.append(struct.unpack_from("<Q", page, _META_TXNID_AT)[0])
+    if max(ids) > 0 and abs(ids[0] - ids[1]) != 1:
+        raise StorageError(
+            f"{data_file}: meta pages hold txn ids {ids[0]} and {ids[1]}, which must be one "
+            "apart: a meta page is damaged and the newest commits would be lost"
+        )
+
+
 def _u64_field(value: bytes | None, name: str, where: str) -> int:
     if value is None:
         return 0

@@ -146,6 +146,7 @@ class LmdbStorage:
                 f"{self.data_file}: cannot open the LMDB environment: {exc}"
             ) from exc
         layout.check_size(self._env, self.data_file)
+        layout.check_meta_pages(self._env, self.data_file)
         where = str(self.data_file)
         try:
             self._meta = self._env.open_db(b"meta", create=False)

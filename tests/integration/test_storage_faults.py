@@ -304,11 +304,17 @@ def test_corrupted_newest_meta_page_is_refused(tmp_path: Path, server_factory) -
     """One flipped byte in the newest LMDB meta page must not roll the store back silently.
 
     LMDB keeps no checksum on its two meta pages and opens the one with the
-    larger txn id. Lower the newer one's txn id by two (same parity, so the
-    page still looks like it belongs where it is) and LMDB opens the older
-    meta page: the last commit -- here an acknowledged create -- is gone,
-    every page the walk visits is sound, and nothing says so. The store can
-    tell: once anything is committed the two ids are consecutive.
+    larger txn id. Lower the newer one's txn id by four (same parity, so the
+    page still looks like it belongs where it is) and LMDB would open the
+    older meta page: the last commit -- here an acknowledged create -- gone,
+    every page the walk visits sound, and nothing saying so. The store can
+    tell: after any commit the two ids are one apart (N and N - 1, or N - 1
+    and N - 2 after a crash before meta page N was written).
+
+    A change of exactly two is the one damage this cannot see: the pair then
+    reads N - 1 and N - 2, the same as a crash just before commit N's meta
+    write. Telling those apart needs a second durable record of the last
+    commit, which would cost a second sync per write.
     """
     server = server_factory(tick_ms=TICK_MS)
 
@@ -320,9 +326,9 @@ def test_corrupted_newest_meta_page_is_refused(tmp_path: Path, server_factory) -
     data = bytearray(data_file.read_bytes())
     at = newest_meta_txnid_offset(data)
     txnid = struct.unpack_from("<Q", data, at)[0]
-    # Two bits of one byte, keeping the txn id's parity (meta page = txnid % 2)
-    # and putting it below the older page's.
-    struct.pack_into("<Q", data, at, txnid - 2)
+    # Keep the txn id's parity (meta page = txnid % 2) and put it below the
+    # older page's, further back than any crash could leave it.
+    struct.pack_into("<Q", data, at, txnid - 4)
     data_file.write_bytes(bytes(data))
     before = listing(server.data_dir)
 
