@@ -5,14 +5,19 @@ The driver loop (``tests/sim`` and ``server/runner.py`` both follow it)::
     while peer.has_ready():
         rd = peer.ready()
         # 1. storage work, in this order, queued behind earlier Readys' work
-        #    (one FIFO writer): install_snapshot, truncate_after, epochs, persist.
-        #    If install_snapshot is set, also replace the in-memory tree with its
-        #    image now.
+        #    (one FIFO writer): install_snapshot, truncate_after, persist, then
+        #    epochs (or all of it in one atomic write). If install_snapshot is
+        #    set, also replace the in-memory tree with its image now.
         # 2. send send_now (fill Snap.image from the tree as it is now).
         # 3. apply committed, in order, to the tree.
         # 4. peer.advance(rd)
         # later, once rd's storage work (and all before it) is durable:
         #    send send_after_persist, then step(Persisted(rd.persist_mark)).
+
+Epochs go last: the current epoch vouches for the log (a node claims its
+history is the epoch's by it in elections and discovery), so it must never
+be durable while the txns it vouches for are not; a crash that tears the
+batch must leave the old epoch with a partial log, not the new epoch with one.
 
 ``send_after_persist`` may be non-empty in a Ready without storage work of
 its own; its messages still wait for all storage work handed out before.
@@ -70,8 +75,8 @@ class Ready:
     persist_mark: int = 0  # 0: no storage work; else report Persisted(mark) when durable
     install_snapshot: Snap | None = None  # reset tree and log to the snapshot
     truncate_after: int | None = None  # drop log records after this zxid
-    epochs: Epochs | None = None  # persist both epochs
     persist: tuple[Txn, ...] = ()  # append, in order, one sync for the batch
+    epochs: Epochs | None = None  # persist both epochs, after the appends
     send_now: tuple[Send, ...] = ()
     send_after_persist: tuple[Send, ...] = ()
     committed: tuple[Txn, ...] = ()  # apply in this order (zxids strictly increase)

@@ -101,10 +101,10 @@ class SimDisk:
             self._do(("install", rd.install_snapshot.image))
         if rd.truncate_after is not None:
             self._do(("truncate", rd.truncate_after))
-        if rd.epochs is not None:
-            self._do(("epochs", rd.epochs.accepted, rd.epochs.current))
         if rd.persist:
             self._do(("append", rd.persist))
+        if rd.epochs is not None:  # after the log it vouches for
+            self._do(("epochs", rd.epochs.accepted, rd.epochs.current))
 
     def take_snapshot(self, image: TreeImage) -> None:
         self._do(("snapshot", image))

@@ -113,13 +113,13 @@ class Harness:
             self.out.append(f"{n}: install snapshot at {fz(rd.install_snapshot.zxid)}")
         if rd.truncate_after is not None:
             self.out.append(f"{n}: truncate after {fz(rd.truncate_after)}")
+        if rd.persist:
+            zs = " ".join(fz(t.zxid) for t in rd.persist)
+            self.out.append(f"{n}: persist {zs}")
         if rd.epochs is not None:
             self.out.append(
                 f"{n}: persist epochs accepted={rd.epochs.accepted} current={rd.epochs.current}"
             )
-        if rd.persist:
-            zs = " ".join(fz(t.zxid) for t in rd.persist)
-            self.out.append(f"{n}: persist {zs}")
         for t in rd.committed:
             self.out.append(f"{n}: apply {fmt_txn(t)}")
         for rs in rd.read_states:
@@ -189,15 +189,24 @@ class Harness:
         only_to = set(_ids(kv["to"], self.nodes)) if "to" in kv else None
         only_from = set(_ids(kv["from"], self.nodes)) if "from" in kv else None
         batch, self.net = self.net, []
+        together = "batch" in args  # a node steps all its messages, then one Ready
+        touched: list[int] = []
         for src, dst, msg in batch:
             if (only_to is not None and dst not in only_to) or (
                 only_from is not None and src not in only_from
             ):
                 self.net.append((src, dst, msg))
                 continue
-            self._deliver_one(src, dst, msg, drop)
+            self._deliver_one(src, dst, msg, drop, process=not together)
+            if together and dst not in touched:
+                touched.append(dst)
+        for n in touched:
+            if self.nodes[n].up:
+                self.nodes[n].process(self._send, self._on_ready)
 
-    def _deliver_one(self, src: int, dst: int, msg: Message, drop: set[int]) -> None:
+    def _deliver_one(
+        self, src: int, dst: int, msg: Message, drop: set[int], process: bool = True
+    ) -> None:
         node = self.nodes[dst]
         if dst in drop or src in drop:
             self.out.append(f"{src}->{dst} {fmt_msg(msg)} (dropped)")
@@ -207,7 +216,8 @@ class Harness:
             return
         self.out.append(f"{src}->{dst} {fmt_msg(msg)}")
         node.peer.step(Received(src, msg))
-        node.process(self._send, self._on_ready)
+        if process:
+            node.process(self._send, self._on_ready)
 
     def cmd_persist(self, args: list[str]) -> None:
         for n in _ids(args[0] if args else "all", self.nodes):
@@ -268,10 +278,16 @@ class Harness:
         return f"{n}: proposed {fz(got)}" if isinstance(got, int) else f"{n}: {got!r}"
 
     def cmd_crash(self, args: list[str]) -> str:
+        """crash N [keep-ops=K keep-txns=T]: lose the unsynced disk ops except the
+        first K, and T txns of the next one if it is an append (a torn write)."""
         n = int(args[0])
+        kv = _kv(args[1:])
         node = self.nodes[n]
+        keep_ops, keep_txns = int(kv.get("keep-ops", 0)), int(kv.get("keep-txns", 0))
         lost = sum(len(op[1]) if op[0] == "append" else 1 for op in node.disk.pending)
-        node.disk.crash()
+        lost -= sum(len(op[1]) if op[0] == "append" else 1 for op in node.disk.pending[:keep_ops])
+        lost -= keep_txns
+        node.disk.crash(keep_ops, keep_txns)
         node.up = False
         self.net = [(s, d, m) for s, d, m in self.net if d != n]
         return f"{n}: crashed (lost {lost} unsynced)"
@@ -291,6 +307,12 @@ class Harness:
         v = node.disk.volatile
         lines = [f"floor {fz(v.floor)}"] + [fmt_txn(t) for t in v.log]
         return "\n".join(lines)
+
+    def cmd_disk(self, args: list[str]) -> str:
+        """What survives a crash: the durable epochs and log."""
+        d = self.nodes[int(args[0])].disk.durable
+        zs = " ".join(fz(t.zxid) for t in d.log) or "-"
+        return f"accepted={d.accepted} current={d.current} floor={fz(d.floor)} log: {zs}"
 
     def cmd_tree(self, args: list[str]) -> str:
         node = self.nodes[int(args[0])]
