@@ -77,6 +77,7 @@ class Options:
     heal_rate: float
     crash_rate: float
     restart_rate: float
+    stall_rate: float  # per fault event: a node's clock stops for a while (a pause)
     torn: bool
     disk_min: int
     disk_max: int
@@ -111,6 +112,7 @@ def draw_options(rng: random.Random) -> Options:
         heal_rate=rng.choice((0.1, 0.3, 0.6)),
         crash_rate=rng.choice((0.0, 0.05, 0.15, 0.3)) if faulty else 0.0,
         restart_rate=rng.choice((0.2, 0.5, 0.9)),
+        stall_rate=rng.choice((0.0, 0.0, 0.1, 0.3)) if faulty else 0.0,
         torn=rng.random() < 0.5,
         disk_min=1,
         disk_max=rng.choice((2, 10, 30)),
@@ -129,6 +131,7 @@ class Stats:
     acked: int = 0
     crashes: int = 0
     restarts: int = 0
+    stalls: int = 0
     partitions: int = 0
     elections: int = 0
     reads: int = 0
@@ -149,6 +152,7 @@ class _Slot:
     sync_scheduled: bool = False
     applied_since_snapshot: int = 0
     down_since: int = 0
+    stalled_until: float = 0.0
 
 
 @dataclass
@@ -280,6 +284,9 @@ class Simulation:
     def _on_tick(self, n: int, incarnation: int) -> None:
         slot = self.slots[n]
         if incarnation != slot.incarnation or not slot.node.up:
+            return
+        if self.now < slot.stalled_until:  # its clock is stopped; messages still flow
+            self._schedule(slot.stalled_until - self.now, TICK, n, incarnation)
             return
         slot.node.peer.step(Tick())
         self._process(n)
@@ -527,6 +534,14 @@ class Simulation:
             self._restart(rng.choice(down))
         elif up and o.crash_rate and rng.random() < o.crash_rate:
             self._crash(rng.choice(up))
+        if up and o.stall_rate and rng.random() < o.stall_rate:
+            # a pause: most likely the leader, the classic stale-leader setup
+            leaders = [n for n in up if self.nodes[n].peer.role is Role.LEADING]
+            n = rng.choice(leaders or up)
+            ticks = rng.randint(o.sync_limit_ticks, 4 * (o.election_ticks + o.sync_limit_ticks))
+            self.slots[n].stalled_until = self.now + ticks * o.tick_period
+            self.stats.stalls += 1
+            self.trace.append(f"t={self.now:.0f} stall {n} for {ticks} ticks")
         if o.partition_mode != "none":
             if self.blocked and rng.random() < o.heal_rate:
                 self.blocked = set()
@@ -607,6 +622,8 @@ class Simulation:
         self.blocked = set()
         self.fifo = {k: v for k, v in self.fifo.items()}
         self.trace.append(f"t={self.now:.0f} liveness phase: faults off")
+        for slot in self.slots.values():
+            slot.stalled_until = 0.0
         for n in self.ids:
             if not self.nodes[n].up:
                 self._restart(n)

@@ -67,7 +67,8 @@ def test_seeds(capsys: pytest.CaptureFixture[str]) -> None:
             f"safety steps + liveness, {elapsed:.1f}s on {workers} workers; "
             f"steps={total.steps} liveness_steps={total.liveness_steps} "
             f"writes acked={total.acked}/{total.proposed} reads={total.reads} "
-            f"leaders={total.elections} crashes={total.crashes} partitions={total.partitions} "
+            f"leaders={total.elections} crashes={total.crashes} stalls={total.stalls} "
+            f"partitions={total.partitions} "
             f"truncs={total.truncs} snap_installs={total.snaps_sent} snapshots={total.snapshots}"
         )
     if failures:

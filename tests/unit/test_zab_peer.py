@@ -24,11 +24,13 @@ from coordsvc.zab.messages import (
     Persisted,
     Phase,
     Ping,
+    PingAck,
     Proposal,
     Propose,
     Received,
     Role,
     Tick,
+    Trunc,
     UpToDate,
     Vote,
 )
@@ -258,3 +260,95 @@ def test_protocol_errors_are_values() -> None:
     peer.step(Received(2, Vote(4, 0, 0, 1, Role.LOOKING)))  # a vote for an observer
     errors = peer.ready().protocol_errors
     assert [e.sender for e in errors] == [9, 4, 2]
+
+
+def leader_in_discovery(voters=(1, 2, 3)) -> tuple[ZabPeer, Disk]:
+    """Peer 3 of ``voters``, elected and waiting for its epoch to be acked."""
+    disk = Disk()
+    peer = ZabPeer(cfg(n=3, voters=voters), disk, random.Random(3))
+    drain(peer, disk)
+    for v in voters:
+        if v != 3:
+            peer.step(Received(v, Vote(3, 0, 0, 1, Role.LOOKING)))
+    drain(peer, disk)
+    peer.step(Tick())  # the finalize wait when not every vote is in
+    assert peer.role is Role.LEADING
+    return peer, disk
+
+
+def register(peer: ZabPeer, disk: Disk, sender: int, attempt: int, last=0, accepted=0) -> None:
+    peer.step(Received(sender, FollowerInfo(accepted, last, attempt)))
+    drain(peer, disk)
+
+
+def test_only_fresh_epoch_acks_make_the_epoch_ours() -> None:
+    peer, disk = leader_in_discovery()
+    register(peer, disk, 1, attempt=11)
+    assert peer.epoch == 1 and peer.phase is Phase.DISCOVERY
+    peer.step(Received(1, AckEpoch(1, 0, 0, 11, False)))  # it acked epoch 1 before a restart
+    drain(peer, disk)
+    assert peer.phase is Phase.DISCOVERY
+    register(peer, disk, 2, attempt=21)
+    peer.step(Received(2, AckEpoch(1, 0, 0, 21, True)))
+    drain(peer, disk)
+    assert peer.phase is Phase.SYNC
+
+
+def test_a_leader_gives_up_when_a_learner_is_more_recent() -> None:
+    peer, disk = leader_in_discovery()
+    register(peer, disk, 1, attempt=11)
+    peer.step(Received(1, AckEpoch(1, 0, make_zxid(0, 5), 11, True)))  # it holds more
+    assert peer.role is Role.LOOKING
+
+
+def test_a_voter_with_a_later_promise_makes_the_leader_step_down() -> None:
+    peer, disk = leader_in_discovery()
+    register(peer, disk, 1, attempt=11)
+    peer.step(Received(1, AckEpoch(1, 0, 0, 11, True)))
+    drain(peer, disk)
+    assert peer.phase is Phase.SYNC
+    peer.step(Received(2, FollowerInfo(7, 0, 21)))  # promised epoch 7 to someone
+    assert peer.role is Role.LOOKING and peer.epoch_floor == 7
+
+
+def test_trunc_to_a_point_the_learner_lacks_drops_more_and_registers_again() -> None:
+    disk = Disk()
+    # the learner holds 1.1 1.2 and 3.1; the leader says TRUNC to 2.4, which it lacks
+    disk.log = [
+        Txn(make_zxid(e, c), 0, 0, 0, body(f"/{e}{c}")) for e, c in ((1, 1), (1, 2), (3, 1))
+    ]
+    disk.accepted = disk.current = 3
+    peer = ZabPeer(cfg(n=2, voters=(1, 2, 3)), disk, random.Random(2))
+    drain(peer, disk)
+    peer.step(Received(1, Vote(1, 0, 4, 1, Role.LEADING)))
+    peer.step(Received(3, Vote(1, 0, 4, 1, Role.FOLLOWING)))
+    a = peer.attempt
+    peer.step(Received(1, NewEpoch(5, a)))
+    drain(peer, disk)
+    peer.step(Received(1, Trunc(5, a, make_zxid(2, 4))))
+    rd = peer.ready()
+    assert rd.truncate_after == make_zxid(1, 2)  # its last zxid below 2.4
+    assert rd.send_now[-1] == (1, FollowerInfo(5, make_zxid(1, 2), a + 1))
+
+
+def test_reads_wait_for_a_quorum_heartbeat_round() -> None:
+    peer, disk = leader_in_discovery()
+    for v, a in ((1, 11), (2, 21)):
+        register(peer, disk, v, attempt=a)
+        peer.step(Received(v, AckEpoch(1, 0, 0, a, True)))
+        drain(peer, disk)
+    for v, a in ((1, 11), (2, 21)):
+        peer.step(Received(v, AckNewLeader(1, a, 0)))
+        drain(peer, disk)
+    assert peer.phase is Phase.BROADCAST
+    assert peer.step(ClientRead("r")) is None
+    rd = peer.ready()
+    assert rd.read_states == ()  # leadership not confirmed yet
+    pings = [(to, m) for to, m in rd.send_now if isinstance(m, Ping)]
+    assert {to for to, _ in pings} == {1, 2} and all(m.round == 1 for _, m in pings)
+    peer.advance(rd)
+    peer.step(Received(1, PingAck(1, 0)))  # an older round proves nothing
+    assert peer.ready().read_states == ()
+    peer.advance(peer.ready())
+    peer.step(Received(1, PingAck(1, 1)))  # with us, a quorum of 3
+    assert [r.ctx for r in peer.ready().read_states] == ["r"]
