@@ -1,0 +1,43 @@
+"""coordsvc.recipes: locks, elections and the rest of the ZooKeeper catalogue.
+
+Every recipe comes twice, with kazoo's constructor: ``Lock(client, path,
+identifier=None)`` over the blocking ``Client``, and ``AsyncLock(...)`` with
+the same arguments over the ``AsyncClient``. The logic exists once, in the
+async form; the sync form runs it on the Client's own event loop.
+
+Shared rules:
+
+- Contenders are ephemeral sequential children of the recipe's path, named
+  with a GUID, so a create that lost its connection finds its node again
+  instead of leaving a second one behind.
+- Each waiter watches only the node that can release it (no herd).
+- A SUSPENDED connection makes a lock or leadership unsafe (``is_safe`` is
+  False, listeners are told); a LOST session ends everything the recipe
+  held (the lease's ``lost`` event is set).
+- Locks and leaderships carry a fencing token (the holder node's czxid,
+  strictly increasing from holder to holder); ``TokenGuard`` lets a resource
+  refuse stale ones.
+"""
+
+from coordsvc.recipes._lease import Lease, SyncLease
+from coordsvc.recipes._protocol import CoordClient
+from coordsvc.recipes.fencing import StaleTokenError, TokenGuard
+from coordsvc.recipes.lock import AsyncLock, Lock
+from coordsvc.recipes.rwlock import AsyncReadLock, AsyncWriteLock, ReadLock, WriteLock
+from coordsvc.recipes.semaphore import AsyncSemaphore, Semaphore
+
+__all__ = [
+    "AsyncLock",
+    "AsyncReadLock",
+    "AsyncSemaphore",
+    "AsyncWriteLock",
+    "CoordClient",
+    "Lease",
+    "Lock",
+    "ReadLock",
+    "Semaphore",
+    "StaleTokenError",
+    "SyncLease",
+    "TokenGuard",
+    "WriteLock",
+]

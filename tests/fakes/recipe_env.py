@@ -1,0 +1,170 @@
+"""What the recipe integration tests share: where to connect, timelines, child processes.
+
+``coord`` is the one fixture every ``tests/integration/test_recipe_*.py``
+test connects through: a connection string. Today it is one standalone
+server; when replication lands it becomes a 3-node ensemble by changing the
+one line marked below, and every recipe test runs against the cluster.
+Test modules take it with ``coord = recipe_env.coord``.
+"""
+
+from __future__ import annotations
+
+import os
+import selectors
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import pytest
+
+TICK_S = 0.2  # the servers' --tick-ms, in seconds
+
+
+@pytest.fixture
+def coord(server_factory: Callable[..., object]) -> str:
+    """The connection string of the coordination service under test."""
+    return server_factory(tick_ms=int(TICK_S * 1000)).address  # the line to switch to a cluster
+
+
+@dataclass
+class Span:
+    who: str
+    start: float
+    end: float
+
+
+class Timeline:
+    """When each holder entered and left; checks that no two spans overlap.
+
+    ``inside`` also counts holders in real time, so a violation is caught
+    the moment it happens, not only when spans are compared afterwards.
+    """
+
+    def __init__(self) -> None:
+        self.spans: list[Span] = []
+        self.inside = 0
+        self.most_inside = 0
+        self._lock = threading.Lock()
+        self._open: dict[str, float] = {}
+
+    def enter(self, who: str) -> None:
+        with self._lock:
+            self.inside += 1
+            self.most_inside = max(self.most_inside, self.inside)
+            self._open[who] = time.monotonic()
+
+    def exit(self, who: str) -> None:
+        with self._lock:
+            self.inside -= 1
+            self.spans.append(Span(who, self._open.pop(who), time.monotonic()))
+
+    @contextmanager
+    def span(self, who: str) -> Iterator[None]:
+        self.enter(who)
+        try:
+            yield
+        finally:
+            self.exit(who)
+
+    def assert_no_overlap(self) -> None:
+        assert self.most_inside == 1, f"{self.most_inside} holders at once"
+        spans = sorted(self.spans, key=lambda s: s.start)
+        for a, b in zip(spans, spans[1:], strict=False):
+            assert a.end <= b.start, f"{a} overlaps {b}"
+
+
+def python_child(code: str, *args: str) -> subprocess.Popen:
+    """A separate python process running ``code`` (argv[1:] = args), line-buffered."""
+    return subprocess.Popen(
+        [sys.executable, "-u", "-c", code, *args],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+
+
+def read_line(proc: subprocess.Popen, timeout: float = 20.0) -> str:
+    """The child's next stdout line; fails after ``timeout`` or if the child exits."""
+    deadline = time.monotonic() + timeout
+    buf = b""
+    with selectors.DefaultSelector() as sel:
+        sel.register(proc.stdout, selectors.EVENT_READ)
+        while b"\n" not in buf:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"no line from pid {proc.pid} within {timeout}s: {buf!r}")
+            if sel.select(min(left, 0.2)):
+                chunk = os.read(proc.stdout.fileno(), 1)
+                if not chunk:
+                    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+                    raise AssertionError(f"pid {proc.pid} ended: {buf!r}\n{err}")
+                buf += chunk
+    return buf.decode().rstrip("\n")
+
+
+def sigkill(proc: subprocess.Popen) -> float:
+    """SIGKILL ``proc`` (by its pid) and reap it; returns when the kill was sent."""
+    os.kill(proc.pid, signal.SIGKILL)
+    killed = time.monotonic()
+    proc.wait(10)
+    return killed
+
+
+def end_children(procs: list[subprocess.Popen]) -> None:
+    """Kill whatever the test left running (by pid) and close its pipes."""
+    for proc in procs:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+        for pipe in (proc.stdin, proc.stdout, proc.stderr):
+            if pipe is not None:
+                pipe.close()
+
+
+class CountingClient:
+    """A client wrapper that counts calls per op and the watch notifications it delivers.
+
+    Recipes take a Protocol, so a test can hand them this instead of the
+    client itself: ``calls["get_children"]`` then counts how often a
+    recipe looked, and ``notifications`` how often one of its watches fired.
+    """
+
+    _COUNTED = ("create", "exists", "get", "get_children", "set", "delete")
+
+    def __init__(self, inner: object) -> None:
+        self._inner = inner
+        self.calls: dict[str, int] = dict.fromkeys(self._COUNTED, 0)
+        self.notifications = 0
+        self._wrapped: dict[object, object] = {}
+
+    def __getattr__(self, name: str) -> object:
+        target = getattr(self._inner, name)
+        if name not in self._COUNTED:
+            return target
+
+        async def counted(*args: object, **kwargs: object) -> object:
+            self.calls[name] += 1
+            if kwargs.get("watch") is not None:
+                kwargs["watch"] = self._counting(kwargs["watch"])
+            return await target(*args, **kwargs)
+
+        return counted
+
+    def _counting(self, fn: Callable[..., object]) -> object:
+        wrapped = self._wrapped.get(fn)
+        if wrapped is None:
+
+            async def wrapped(event: object) -> None:
+                self.notifications += 1
+                result = fn(event)
+                if hasattr(result, "__await__"):
+                    await result
+
+            self._wrapped[fn] = wrapped
+        return wrapped
