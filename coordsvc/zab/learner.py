@@ -273,8 +273,10 @@ def _tick(p: ZabPeer) -> None:
     if p.now - s.heard > limit:
         looking.become_looking(p)
         return
-    if s.stage is not LearnerStage.SERVING and p.now - s.progress > limit:
-        _register(p)  # this registration stalled (lost messages): start over
+    if s.stage is not LearnerStage.SERVING and p.now - s.progress > max(1, limit // 2):
+        # this registration stalled (lost, or sent before the leader knew it
+        # leads): start over well before the leader-silence timeout above
+        _register(p)
 
 
 def _has_work(p: ZabPeer) -> bool:

@@ -352,3 +352,31 @@ def test_reads_wait_for_a_quorum_heartbeat_round() -> None:
     peer.advance(peer.ready())
     peer.step(Received(1, PingAck(1, 1)))  # with us, a quorum of 3
     assert [r.ctx for r in peer.ready().read_states] == ["r"]
+
+
+def test_each_phase_waits_for_the_durability_it_depends_on() -> None:
+    disk = Disk()
+    peer = ZabPeer(cfg(), disk, random.Random(1))
+    drain(peer, disk, durable=False)
+    assert peer.phase is Phase.DISCOVERY  # accepted epoch written, not yet durable
+    peer.step(Persisted(1))
+    drain(peer, disk, durable=False)
+    assert peer.phase is Phase.SYNC  # current epoch written, not yet durable
+    peer.step(Persisted(2))
+    assert peer.phase is Phase.BROADCAST
+
+
+def test_newleader_past_the_log_end_makes_the_learner_register_again() -> None:
+    disk = Disk()
+    peer = ZabPeer(cfg(n=2, voters=(1, 2, 3)), disk, random.Random(2))
+    drain(peer, disk)
+    peer.step(Received(1, Vote(1, 0, 1, 1, Role.LEADING)))
+    peer.step(Received(3, Vote(1, 0, 1, 1, Role.FOLLOWING)))
+    a = peer.attempt
+    for msg in (NewEpoch(1, a), Diff(1, a, 0)):
+        peer.step(Received(1, msg))
+        drain(peer, disk)
+    peer.step(Received(1, NewLeader(1, a, make_zxid(0, 3))))  # the proposals were lost
+    rd = peer.ready()
+    assert rd.send_after_persist == ()
+    assert rd.send_now == ((1, FollowerInfo(1, 0, a + 1)),)
