@@ -8,10 +8,11 @@ faults), then each subsystem gets a sub-seed, so changing one subsystem's
 draws does not shift the others.
 
 Phases: ``safety`` (faults on: loss, duplication, reordering, partitions,
-crashes that lose the unsynced tail, restarts, clock skew) for ``steps``
-events, then ``liveness`` (faults off, every node up) until the cluster
-converges: one leader in broadcast, everyone serving, every acknowledged
-write applied everywhere in the same order, equal trees.
+crashes that lose the unsynced tail, restarts, clock skew and stalls) for
+``steps`` events, then ``liveness``: faults off for a core quorum (half
+the seeds keep a minority down) until it converges: one leader in
+broadcast, every live node serving, every acknowledged write applied on
+every live node in the same order, equal trees.
 """
 
 from __future__ import annotations
@@ -209,6 +210,7 @@ class Simulation:
         self.fifo: dict[tuple[int, int], int] = {}
         self.liveness = False
         self.liveness_started_at = 0
+        self.live: list[int] = self.ids
         # workload
         self.proj: dict[tuple[int, int], DataTree] = {}
         self.writes: dict[int, _Write] = {}  # zxid -> write (proposed, not yet acked)
@@ -624,19 +626,31 @@ class Simulation:
         self.trace.append(f"t={self.now:.0f} liveness phase: faults off")
         for slot in self.slots.values():
             slot.stalled_until = 0.0
+        # a core quorum runs fault-free; half the seeds keep a minority of
+        # voters (and maybe the observer) down to show a quorum suffices
+        rng = self.fault_rng
+        minority = (len(self.voters) - 1) // 2
+        keep_down: set[int] = set()
+        if rng.random() < 0.5:
+            keep_down = set(rng.sample(sorted(self.voters), rng.randint(0, minority)))
+            keep_down |= {n for n in self.observers if rng.random() < 0.3}
         for n in self.ids:
-            if not self.nodes[n].up:
+            if n in keep_down and self.nodes[n].up:
+                self._crash(n)
+            elif n not in keep_down and not self.nodes[n].up:
                 self._restart(n)
+        self.live = [n for n in self.ids if n not in keep_down]
+        self.trace.append(f"t={self.now:.0f} liveness core: {self.live}")
 
     def _converged(self) -> bool:
-        leaders = [n for n in self.ids if self.nodes[n].peer.role is Role.LEADING]
+        leaders = [n for n in self.live if self.nodes[n].peer.role is Role.LEADING]
         if len(leaders) != 1:
             return False
         lp = self.nodes[leaders[0]].peer
         if lp.phase is not Phase.BROADCAST:
             return False
         target = lp.last_zxid
-        for n in self.ids:
+        for n in self.live:
             node = self.nodes[n]
             p = node.peer
             if p.phase is not Phase.BROADCAST or p.leader_id != leaders[0]:
@@ -657,7 +671,8 @@ class Simulation:
         raise Violation(
             f"no convergence within {limit} liveness steps: "
             + "; ".join(
-                f"{n}: {self.nodes[n].peer.role.value}/{self.nodes[n].peer.phase.value} "
+                f"{n}: {'down ' if not self.nodes[n].up else ''}"
+                f"{self.nodes[n].peer.role.value}/{self.nodes[n].peer.phase.value} "
                 f"leader={self.nodes[n].peer.leader_id} last={fz(self.nodes[n].peer.last_zxid)} "
                 f"applied={fz(self.nodes[n].tree.last_zxid)}"
                 for n in self.ids
@@ -666,17 +681,18 @@ class Simulation:
         )
 
     def _final_checks(self) -> None:
-        sigs = {n: self.nodes[n].tree.signature() for n in self.ids}
-        first = sigs[self.ids[0]]
-        for n in self.ids:
+        live = self.live
+        sigs = {n: self.nodes[n].tree.signature() for n in live}
+        first = sigs[live[0]]
+        for n in live:
             if sigs[n] != first:
-                raise Violation(f"trees differ between {self.ids[0]} and {n}")
-        tree = self.nodes[self.ids[0]].tree
-        applied = set(self.checker.canon[: self.checker.applied_pos.get(self.ids[0], 0)])
+                raise Violation(f"trees differ between {live[0]} and {n}")
+        tree = self.nodes[live[0]].tree
+        applied = set(self.checker.canon[: self.checker.applied_pos.get(live[0], 0)])
         missing = [z for z in self.acked if z not in applied]
         if missing:
             raise Violation(f"acknowledged writes lost: {[fz(z) for z in missing[:5]]}")
-        for n in self.ids:
+        for n in live:
             if self.checker.applied_pos.get(n, 0) != len(self.checker.canon):
                 raise Violation(
                     f"{n} applied {self.checker.applied_pos.get(n)} of {len(self.checker.canon)}"

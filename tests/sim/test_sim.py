@@ -1,7 +1,7 @@
 """The deterministic simulator (VOPR-style) over the pure ZAB core.
 
 - ``test_seeds``: the CI slice: seeds 0..SIM_SEEDS-1 (default 500) plus
-  SIM_RANDOM (default 16) random ones, SIM_STEPS (default 2000) safety steps
+  SIM_RANDOM (default 16) random ones, SIM_STEPS (default 4000) safety steps
   each, then a liveness phase; run in one worker process per core.
 - ``test_replay``: ``SIM_SEED=<n> pytest tests/sim -k replay`` replays one seed
   in this process, exactly (a failure prints this command).
@@ -25,7 +25,7 @@ from sim_runner import add_stats, run_chunk
 HERE = Path(__file__).resolve().parent
 SEEDS = int(os.environ.get("SIM_SEEDS", "500"))
 RANDOM_SEEDS = int(os.environ.get("SIM_RANDOM", "16"))
-STEPS = int(os.environ.get("SIM_STEPS", "2000"))
+STEPS = int(os.environ.get("SIM_STEPS", "4000"))
 
 pytestmark = pytest.mark.sim
 
@@ -35,6 +35,7 @@ def _seeds() -> list[int]:
     return list(range(SEEDS)) + [extra.randrange(10**6, 10**9) for _ in range(RANDOM_SEEDS)]
 
 
+@pytest.mark.timeout(600 + SEEDS * STEPS // 1000)
 def test_seeds(capsys: pytest.CaptureFixture[str]) -> None:
     seeds = _seeds()
     workers = max(1, min(os.cpu_count() or 1, 8))
@@ -80,6 +81,7 @@ def test_seeds(capsys: pytest.CaptureFixture[str]) -> None:
         )
 
 
+@pytest.mark.timeout(600 + STEPS // 10)
 def test_replay(capsys: pytest.CaptureFixture[str]) -> None:
     raw = os.environ.get("SIM_SEED")
     if raw is None:
