@@ -49,9 +49,10 @@ from coordsvc.zab.messages import (
 from coordsvc.zab.peer import ZabConfig
 from coordsvc.zab.ready import Ready
 
-__all__ = ["Options", "Simulation", "SimFailure", "draw_options"]
+__all__ = ["Options", "Simulation", "SimFailure", "draw_options", "DEFAULT_STEPS"]
 
 TICK, DELIVER, SYNC, WORKLOAD, FAULT = range(5)
+DEFAULT_STEPS = 4000  # safety-phase events per seed in the CI slice
 
 
 class SimFailure(AssertionError):
@@ -170,7 +171,7 @@ class _Link:
 
 
 class Simulation:
-    def __init__(self, seed: int, steps: int = 2000, liveness_steps: int = 40000) -> None:
+    def __init__(self, seed: int, steps: int = DEFAULT_STEPS, liveness_steps: int = 40000) -> None:
         self.seed = seed
         root = random.Random(seed)
         self.opts = draw_options(root)
@@ -255,11 +256,12 @@ class Simulation:
 
     def _failure_text(self, exc: BaseException) -> str:
         tail = "\n".join(self.trace[-25:])
+        steps = "" if self.steps == DEFAULT_STEPS else f" SIM_STEPS={self.steps}"
         return (
             f"seed {self.seed} failed at step {self.stats.steps} (t={self.now:.0f}, "
             f"{'liveness' if self.liveness else 'safety'} phase): {type(exc).__name__}: {exc}\n"
             f"options: {self.opts.describe()}\nlast events:\n{tail}\n"
-            f"replay: SIM_SEED={self.seed} pytest tests/sim -k replay"
+            f"replay: SIM_SEED={self.seed}{steps} pytest tests/sim -k replay"
         )
 
     def _run_phase(self, steps: int) -> None:

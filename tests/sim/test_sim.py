@@ -19,13 +19,13 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pytest
-from sim_cluster import SimFailure, Simulation, Stats
+from sim_cluster import DEFAULT_STEPS, SimFailure, Simulation, Stats
 from sim_runner import add_stats, run_chunk
 
 HERE = Path(__file__).resolve().parent
 SEEDS = int(os.environ.get("SIM_SEEDS", "500"))
 RANDOM_SEEDS = int(os.environ.get("SIM_RANDOM", "16"))
-STEPS = int(os.environ.get("SIM_STEPS", "4000"))
+STEPS = int(os.environ.get("SIM_STEPS", str(DEFAULT_STEPS)))
 
 pytestmark = pytest.mark.sim
 
