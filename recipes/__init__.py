@@ -21,22 +21,30 @@ Shared rules:
 
 from coordsvc.recipes._lease import Lease, SyncLease
 from coordsvc.recipes._protocol import CoordClient
+from coordsvc.recipes.election import AsyncElection, Election, Leadership, SyncLeadership
 from coordsvc.recipes.fencing import StaleTokenError, TokenGuard
+from coordsvc.recipes.latch import AsyncLeaderLatch, LeaderLatch
 from coordsvc.recipes.lock import AsyncLock, Lock
 from coordsvc.recipes.rwlock import AsyncReadLock, AsyncWriteLock, ReadLock, WriteLock
 from coordsvc.recipes.semaphore import AsyncSemaphore, Semaphore
 
 __all__ = [
+    "AsyncElection",
+    "AsyncLeaderLatch",
     "AsyncLock",
     "AsyncReadLock",
     "AsyncSemaphore",
     "AsyncWriteLock",
     "CoordClient",
+    "Election",
+    "LeaderLatch",
+    "Leadership",
     "Lease",
     "Lock",
     "ReadLock",
     "Semaphore",
     "StaleTokenError",
+    "SyncLeadership",
     "SyncLease",
     "TokenGuard",
     "WriteLock",

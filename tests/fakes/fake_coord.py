@@ -342,7 +342,9 @@ class FakeCoordClient:
         if after is False:
             raise ConnectionLoss(f"scripted loss before {op}")
         result = fn()
-        await self._dispatcher.wait_done(self._dispatcher.received)
+        task = self._dispatcher._task  # skip the wait once teardown cancelled the dispatcher
+        if task is not None and not task.done():
+            await self._dispatcher.wait_done(self._dispatcher.received)
         if after:
             raise ConnectionLoss(f"scripted loss after {op}")
         return result
@@ -531,6 +533,7 @@ class FakeSyncClient:
 
     def close(self) -> None:
         self.run(self.async_client.stop())
+        self.run(_cancel_leftovers())
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join()
         self.loop.close()
@@ -554,3 +557,11 @@ class FakeSyncClient:
 
 async def _make_client(server: FakeServer) -> FakeCoordClient:
     return server.client()
+
+
+async def _cancel_leftovers() -> None:
+    """End the tasks left on a FakeSyncClient's loop (dispatcher, recipe tasks)."""
+    tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
