@@ -13,7 +13,6 @@ import asyncio
 import json
 import os
 import random
-import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ import lmdb
 import pytest
 from coordsvc.client import AsyncClient, Stat
 from coordsvc.client.errors import SessionExpiredError
+from proctools import admin_status, cli
 
 from coordsvc.tree.txn import zxid_counter, zxid_epoch
 from coordsvc.v1 import admin_pb2 as apb
@@ -46,27 +46,6 @@ async def poll(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what}")
         await asyncio.sleep(interval)  # poll interval of a deadline-bounded wait
-
-
-async def cli(*args: str, timeout: float = 60.0) -> tuple[int, str, str]:
-    """Run ``python -m coordsvc ARGS`` without blocking the loop; (code, stdout, stderr)."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "coordsvc",
-        *args,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        out, err = await asyncio.wait_for(proc.communicate(), timeout)
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
-        raise
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
 
 
 async def inspect_json(data_dir: Path) -> dict:
@@ -107,11 +86,6 @@ def lmdb_last_txnid(data_dir: Path) -> int:
         return env.info()["last_txnid"]
     finally:
         env.close()
-
-
-async def admin_status(address: str) -> apb.StatusResponse:
-    async with grpc.aio.insecure_channel(address) as ch:
-        return await apb_grpc.AdminStub(ch).Status(apb.StatusRequest(), timeout=10)
 
 
 async def admin_sessions(address: str) -> list[apb.SessionInfo]:

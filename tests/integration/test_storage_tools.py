@@ -10,43 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
 from pathlib import Path
 
-import grpc
 from coordsvc.client import AsyncClient, Stat
+from proctools import admin_status, cli
 
 from coordsvc.tree.txn import zxid_counter, zxid_epoch
-from coordsvc.v1 import admin_pb2 as apb
-from coordsvc.v1 import admin_pb2_grpc as apb_grpc
 
 TICK_MS = 200
-
-
-async def cli(*args: str, timeout: float = 120.0) -> tuple[int, str, str]:
-    """Run ``python -m coordsvc ARGS`` without blocking the loop; (code, stdout, stderr)."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "coordsvc",
-        *args,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        out, err = await asyncio.wait_for(proc.communicate(), timeout)
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
-        raise
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
-
-
-async def admin_status(address: str) -> apb.StatusResponse:
-    async with grpc.aio.insecure_channel(address) as ch:
-        return await apb_grpc.AdminStub(ch).Status(apb.StatusRequest(), timeout=10)
 
 
 async def children_with_stats(c: AsyncClient, parent: str) -> dict[str, tuple[bytes, Stat]]:
