@@ -127,6 +127,7 @@ class _Pending:
     result: Result | None = None
     error: CoordError | None = None
     ready: bool = False  # the answer is already decided
+    barrier: bool = False  # a read waiting for its read index (ensemble mode)
 
 
 @dataclass(slots=True)
@@ -311,9 +312,8 @@ class Pipeline:
                 entry.result, entry.ready = failed_multi(r.op, *bad), True
             elif is_write(r.op):
                 self._prep_and_propose(key, entry, out)
-            elif isinstance(r.op, Sync):
-                entry.zxid = self._last_proposed
-                self._sync_keys.add(key)
+            else:
+                self._start_read(key, entry)
         except CoordError as err:
             entry.error, entry.ready = err, True
         self._drain(key, out)
@@ -330,6 +330,12 @@ class Pipeline:
                 return
         entry.waiting = True
         self._propose(body, sid, entry.xid, changes, _Origin(key, entry), out)
+
+    def _start_read(self, key: int, entry: _Pending) -> None:
+        """A read: a sync waits until what was proposed before it is applied."""
+        if isinstance(entry.op, Sync):
+            entry.zxid = self._last_proposed
+            self._sync_keys.add(key)
 
     def _on_persisted(self, zxid: int, out: list[Action]) -> None:
         while self._uncommitted and self._uncommitted[0].zxid <= zxid:
@@ -452,7 +458,7 @@ class Pipeline:
             head = queue[0]
             if head.waiting:
                 return
-            if not head.ready and isinstance(head.op, Sync) and head.zxid > self.last_applied_zxid:
+            if not head.ready and (head.barrier or head.zxid > self.last_applied_zxid):
                 return
             queue.popleft()
             if not head.ready:
