@@ -21,28 +21,46 @@ Shared rules:
 
 from coordsvc.recipes._lease import Lease, SyncLease
 from coordsvc.recipes._protocol import CoordClient
+from coordsvc.recipes.barrier import AsyncBarrier, AsyncDoubleBarrier, Barrier, DoubleBarrier
+from coordsvc.recipes.counter import AsyncCounter, Counter
 from coordsvc.recipes.election import AsyncElection, Election, Leadership, SyncLeadership
 from coordsvc.recipes.fencing import StaleTokenError, TokenGuard
 from coordsvc.recipes.latch import AsyncLeaderLatch, LeaderLatch
 from coordsvc.recipes.lock import AsyncLock, Lock
+from coordsvc.recipes.party import AsyncParty, AsyncShallowParty, Party, ShallowParty
+from coordsvc.recipes.queue import AsyncLockingQueue, AsyncQueue, LockingQueue, Queue
 from coordsvc.recipes.rwlock import AsyncReadLock, AsyncWriteLock, ReadLock, WriteLock
 from coordsvc.recipes.semaphore import AsyncSemaphore, Semaphore
 
 __all__ = [
+    "AsyncBarrier",
+    "AsyncCounter",
+    "AsyncDoubleBarrier",
     "AsyncElection",
     "AsyncLeaderLatch",
     "AsyncLock",
+    "AsyncLockingQueue",
+    "AsyncParty",
+    "AsyncQueue",
     "AsyncReadLock",
     "AsyncSemaphore",
+    "AsyncShallowParty",
     "AsyncWriteLock",
+    "Barrier",
     "CoordClient",
+    "Counter",
+    "DoubleBarrier",
     "Election",
     "LeaderLatch",
     "Leadership",
     "Lease",
     "Lock",
+    "LockingQueue",
+    "Party",
+    "Queue",
     "ReadLock",
     "Semaphore",
+    "ShallowParty",
     "StaleTokenError",
     "SyncLeadership",
     "SyncLease",
