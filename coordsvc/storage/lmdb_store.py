@@ -286,6 +286,54 @@ class LmdbStorage:
                 fsync_dir(self.snapshot_dir)
             return self._ref(entry)
 
+    def install_snapshot(self, image: TreeImage) -> SnapshotRef:
+        """Replace the whole log by ``image`` (a leader's SNAP, which may be past the log end).
+
+        The file is written first (temp, fsync, rename); then one synced commit
+        records it as the only snapshot, empties the log and moves the purge
+        point to its zxid. A crash before that commit leaves the old state (and
+        an unrecorded file); after it, the new one.
+        """
+        if self.readonly:
+            raise StorageError(f"{self.path}: store is read-only")
+        zxid = image.last_zxid
+        with self._snapshot_lock:
+            name = f"snap-{zxid:016x}"
+            old = list(self._catalog)
+            if any(e.file == name for e in old):
+                name = f"snap-{zxid:016x}-installed"
+            info = write_snapshot(image, self.snapshot_dir / name)
+            entry = pb.StoredSnapshot(
+                zxid=zxid,
+                file=name,
+                size=info.size,
+                node_count=info.node_count,
+                session_count=info.session_count,
+                created_ms=info.created_ms,
+            )
+
+            def fill(t: lmdb.Transaction) -> None:
+                t.put(
+                    layout.M_SNAPSHOTS,
+                    pb.SnapshotCatalog(snapshots=[entry]).SerializeToString(),
+                    db=self._meta,
+                )
+                cursor = t.cursor(db=self._log)
+                while cursor.first():
+                    cursor.delete()
+                t.put(layout.M_PURGED, u64(zxid), db=self._meta)
+
+            with self._lock:
+                self._commit(fill, "install snapshot")
+                self._flush()
+                self._catalog, self._purged, self._last = [entry], zxid, zxid
+            for e in old:
+                if e.file != name:
+                    with contextlib.suppress(FileNotFoundError):
+                        (self.snapshot_dir / e.file).unlink()
+            fsync_dir(self.snapshot_dir)
+            return self._ref(entry)
+
     def _record(self, t: lmdb.Transaction, keep: list, purge_to: int) -> None:
         t.put(
             layout.M_SNAPSHOTS,

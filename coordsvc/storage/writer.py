@@ -4,6 +4,10 @@ The event loop must never wait on the disk, so the runner hands txns to this
 thread and learns of durability through a callback. Every txn queued while an
 append is in flight goes into the next single ``Storage.append`` call, so N
 concurrent writes cost far fewer than N syncs. It works with any Storage.
+
+An ensemble member also queues *jobs* (``submit_job``): a callable that does
+one ZAB Ready's storage work (install a snapshot, truncate, append, epochs)
+and a ``done`` callback, run in FIFO order with the txn batches.
 """
 
 from __future__ import annotations
@@ -16,6 +20,14 @@ from coordsvc.storage.base import Storage, StorageFullError
 from coordsvc.tree.txn import Txn
 
 __all__ = ["StorageWriter"]
+
+
+class _Job:
+    __slots__ = ("run", "done")
+
+    def __init__(self, run: Callable[[], None], done: Callable[[], None]) -> None:
+        self.run = run
+        self.done = done
 
 
 class StorageWriter:
@@ -47,7 +59,7 @@ class StorageWriter:
         self._on_append = on_append
         self._blocked = False  # after a full store, until resume()
         self._max_batch = max_batch
-        self._queue: list[Txn] = []
+        self._queue: list[Txn | _Job] = []
         self._cond = threading.Condition()
         self._closing = False
         self._failed: BaseException | None = None
@@ -70,6 +82,16 @@ class StorageWriter:
             self._queue.extend(txns)
             self._cond.notify()
 
+    def submit_job(self, run: Callable[[], None], done: Callable[[], None]) -> None:
+        """Queue ``run`` behind everything queued; ``done()`` (writer thread) once it returned."""
+        with self._cond:
+            if self._closing:
+                raise RuntimeError("storage writer is closed")
+            if self._failed is not None:
+                raise RuntimeError("storage writer failed") from self._failed
+            self._queue.append(_Job(run, done))
+            self._cond.notify()
+
     def resume(self) -> None:
         """Accept txns again after a full store (the owner has aborted what was lost)."""
         with self._cond:
@@ -83,18 +105,33 @@ class StorageWriter:
         if self._thread.is_alive():
             self._thread.join(timeout)
 
-    def _take(self) -> list[Txn] | None:
+    def _take(self) -> list[Txn] | _Job | None:
         with self._cond:
             while not self._queue and not self._closing:
                 self._cond.wait()
             if not self._queue:
                 return None
-            batch = self._queue[: self._max_batch]
-            del self._queue[: self._max_batch]
-            return batch
+            if isinstance(self._queue[0], _Job):
+                return self._queue.pop(0)  # type: ignore[return-value]
+            n = 0
+            while n < min(self._max_batch, len(self._queue)) and not isinstance(
+                self._queue[n], _Job
+            ):
+                n += 1
+            batch = self._queue[:n]
+            del self._queue[:n]
+            return batch  # type: ignore[return-value]
 
     def _run(self) -> None:
         while (batch := self._take()) is not None:
+            if isinstance(batch, _Job):
+                try:
+                    batch.run()
+                except BaseException as exc:  # the store is now suspect: stop and report
+                    self._stop(exc)
+                    return
+                batch.done()
+                continue
             started = time.perf_counter()
             try:
                 last = self._storage.append(batch)

@@ -1,0 +1,161 @@
+"""Peer wire codec: ZAB messages and forwarded requests <-> bytes, without pickle.
+
+A small reflective encoder over a whitelist: only the dataclasses named in
+``_TYPES`` (ZAB messages, request ops and results, the ensemble's internal
+op and forward reply) and a few leaf types are accepted, in either
+direction, so a peer can never make this process build an arbitrary object.
+Txns travel in the storage codec's bytes, a tree image in the snapshot
+format, errors as (code, message, path). The outer form is JSON.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import enum
+import io
+import json
+from typing import Any
+
+from coordsvc.errors import CoordError, error_for_code
+from coordsvc.request import ops
+from coordsvc.request.ensemble import CreateSessionOp, ForwardReply
+from coordsvc.storage.codec import decode_txn, encode_txn
+from coordsvc.storage.snapshot import decode_snapshot, dump_snapshot
+from coordsvc.tree.datatree import TreeImage
+from coordsvc.tree.txn import Txn
+from coordsvc.tree.znode import Stat
+from coordsvc.zab import messages as zm
+
+__all__ = ["encode", "decode", "PeerCodecError", "WIRE_TYPES"]
+
+
+class PeerCodecError(ValueError):
+    """Bytes from a peer that do not decode to a whitelisted value."""
+
+
+_MESSAGE_TYPES = (
+    zm.Vote,
+    zm.FollowerInfo,
+    zm.ObserverInfo,
+    zm.NewEpoch,
+    zm.AckEpoch,
+    zm.Diff,
+    zm.Trunc,
+    zm.Snap,
+    zm.NewLeader,
+    zm.AckNewLeader,
+    zm.UpToDate,
+    zm.Proposal,
+    zm.Ack,
+    zm.Commit,
+    zm.Inform,
+    zm.Ping,
+    zm.PingAck,
+    zm.Forward,
+    zm.ReadIndex,
+    zm.ReadIndexReply,
+)
+_OTHER_TYPES = (
+    ops.Create,
+    ops.Delete,
+    ops.SetData,
+    ops.Check,
+    ops.Multi,
+    ops.CloseSession,
+    ops.CreateResult,
+    ops.DeleteResult,
+    ops.SetDataResult,
+    ops.CheckResult,
+    ops.MultiResult,
+    ops.Done,
+    Stat,
+    CreateSessionOp,
+    ForwardReply,
+)
+WIRE_TYPES = _MESSAGE_TYPES + _OTHER_TYPES
+_BY_NAME = {t.__name__: t for t in WIRE_TYPES}
+_ENUMS = {"Role": zm.Role}
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _enc(v: Any) -> Any:
+    if v is None or isinstance(v, (bool, str)):
+        return v
+    if isinstance(v, int):
+        return v
+    if isinstance(v, (bytes, bytearray, memoryview)):
+        return {"b": _b64(bytes(v))}
+    if isinstance(v, enum.Enum):
+        name = type(v).__name__
+        if _ENUMS.get(name) is not type(v):
+            raise TypeError(f"enum {name} is not on the peer wire")
+        return {"e": [name, v.value]}
+    if isinstance(v, (tuple, list)):
+        return {"t": [_enc(x) for x in v]}
+    if isinstance(v, Txn):
+        return {"x": _b64(encode_txn(v))}
+    if isinstance(v, TreeImage):
+        buf = io.BytesIO()
+        dump_snapshot(v, buf, created_ms=0)
+        return {"i": _b64(buf.getvalue())}
+    if isinstance(v, CoordError):
+        return {"err": [v.code, v.message, v.path]}
+    cls = type(v)
+    if _BY_NAME.get(cls.__name__) is cls:
+        fields = {f.name: _enc(getattr(v, f.name)) for f in dataclasses.fields(cls)}
+        return {"d": cls.__name__, "f": fields}
+    raise TypeError(f"{cls.__name__} is not on the peer wire")
+
+
+def _dec(v: Any) -> Any:
+    if v is None or isinstance(v, (bool, int, str)):
+        return v
+    if not isinstance(v, dict) or len(v) not in (1, 2):
+        raise PeerCodecError(f"bad value {str(v)[:80]!r}")
+    if "b" in v:
+        return base64.b64decode(v["b"], validate=True)
+    if "t" in v:
+        return tuple(_dec(x) for x in v["t"])
+    if "e" in v:
+        name, value = v["e"]
+        if name not in _ENUMS:
+            raise PeerCodecError(f"unknown enum {name!r}")
+        return _ENUMS[name](value)
+    if "x" in v:
+        return decode_txn(base64.b64decode(v["x"], validate=True))
+    if "i" in v:
+        return decode_snapshot(base64.b64decode(v["i"], validate=True), source="peer SNAP")
+    if "err" in v:
+        code, message, path = v["err"]
+        return error_for_code(str(code), str(message), str(path))
+    if "d" in v:
+        cls = _BY_NAME.get(v["d"])
+        if cls is None:
+            raise PeerCodecError(f"unknown type {v['d']!r}")
+        raw = v.get("f")
+        if not isinstance(raw, dict):
+            raise PeerCodecError(f"{cls.__name__}: bad fields")
+        names = {f.name for f in dataclasses.fields(cls)}
+        if not set(raw) <= names:
+            raise PeerCodecError(f"{cls.__name__}: unknown fields {sorted(set(raw) - names)}")
+        return cls(**{k: _dec(x) for k, x in raw.items()})
+    raise PeerCodecError(f"bad value {str(v)[:80]!r}")
+
+
+def encode(value: Any) -> bytes:
+    """Bytes of a ZAB message or ForwardReply (TypeError for anything off the whitelist)."""
+    return json.dumps(_enc(value), separators=(",", ":")).encode()
+
+
+def decode(data: bytes) -> Any:
+    """The value ``encode`` made; PeerCodecError for anything else."""
+    try:
+        return _dec(json.loads(data))
+    except PeerCodecError:
+        raise
+    except Exception as exc:  # malformed JSON, base64, txn or snapshot bytes
+        raise PeerCodecError(f"undecodable peer message: {exc}") from exc

@@ -1,0 +1,17 @@
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from typing import ClassVar as _ClassVar, Optional as _Optional
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class PeerMessage(_message.Message):
+    __slots__ = ("from_id", "body")
+    FROM_ID_FIELD_NUMBER: _ClassVar[int]
+    BODY_FIELD_NUMBER: _ClassVar[int]
+    from_id: int
+    body: bytes
+    def __init__(self, from_id: _Optional[int] = ..., body: _Optional[bytes] = ...) -> None: ...
+
+class PeerStreamEnd(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
