@@ -29,12 +29,17 @@ from coordsvc.recipes.latch import AsyncLeaderLatch, LeaderLatch
 from coordsvc.recipes.lock import AsyncLock, Lock
 from coordsvc.recipes.party import AsyncParty, AsyncShallowParty, Party, ShallowParty
 from coordsvc.recipes.queue import AsyncLockingQueue, AsyncQueue, LockingQueue, Queue
+from coordsvc.recipes.registry import AsyncServiceRegistry, ServiceRegistry
 from coordsvc.recipes.rwlock import AsyncReadLock, AsyncWriteLock, ReadLock, WriteLock
 from coordsvc.recipes.semaphore import AsyncSemaphore, Semaphore
+from coordsvc.recipes.treecache import AsyncTreeCache, NodeData, TreeCache, TreeEvent, TreeEventType
+from coordsvc.recipes.watchers import AsyncChildrenWatch, AsyncDataWatch, ChildrenWatch, DataWatch
 
 __all__ = [
     "AsyncBarrier",
+    "AsyncChildrenWatch",
     "AsyncCounter",
+    "AsyncDataWatch",
     "AsyncDoubleBarrier",
     "AsyncElection",
     "AsyncLeaderLatch",
@@ -44,11 +49,15 @@ __all__ = [
     "AsyncQueue",
     "AsyncReadLock",
     "AsyncSemaphore",
+    "AsyncServiceRegistry",
     "AsyncShallowParty",
+    "AsyncTreeCache",
     "AsyncWriteLock",
     "Barrier",
+    "ChildrenWatch",
     "CoordClient",
     "Counter",
+    "DataWatch",
     "DoubleBarrier",
     "Election",
     "LeaderLatch",
@@ -56,14 +65,19 @@ __all__ = [
     "Lease",
     "Lock",
     "LockingQueue",
+    "NodeData",
     "Party",
     "Queue",
     "ReadLock",
     "Semaphore",
+    "ServiceRegistry",
     "ShallowParty",
     "StaleTokenError",
     "SyncLeadership",
     "SyncLease",
     "TokenGuard",
+    "TreeCache",
+    "TreeEvent",
+    "TreeEventType",
     "WriteLock",
 ]
