@@ -23,7 +23,12 @@ from coordsvc.recipes._lease import Lease, SyncLease
 from coordsvc.recipes._protocol import CoordClient
 from coordsvc.recipes.barrier import AsyncBarrier, AsyncDoubleBarrier, Barrier, DoubleBarrier
 from coordsvc.recipes.counter import AsyncCounter, Counter
-from coordsvc.recipes.election import AsyncElection, Election, Leadership, SyncLeadership
+from coordsvc.recipes.election import (
+    AsyncElection,
+    Election,
+    Leadership,
+    SyncLeadership,
+)
 from coordsvc.recipes.fencing import StaleTokenError, TokenGuard
 from coordsvc.recipes.latch import AsyncLeaderLatch, LeaderLatch
 from coordsvc.recipes.lock import AsyncLock, Lock
@@ -32,7 +37,14 @@ from coordsvc.recipes.queue import AsyncLockingQueue, AsyncQueue, LockingQueue, 
 from coordsvc.recipes.registry import AsyncServiceRegistry, ServiceRegistry
 from coordsvc.recipes.rwlock import AsyncReadLock, AsyncWriteLock, ReadLock, WriteLock
 from coordsvc.recipes.semaphore import AsyncSemaphore, Semaphore
-from coordsvc.recipes.treecache import AsyncTreeCache, NodeData, TreeCache, TreeEvent, TreeEventType
+from coordsvc.recipes.treecache import (
+    AsyncTreeCache,
+    NodeData,
+    TreeCache,
+    TreeEvent,
+    TreeEventType,
+)
+from coordsvc.recipes.twophase import AsyncTwoPhaseCommit, Outcome, TwoPhaseCommit
 from coordsvc.recipes.watchers import AsyncChildrenWatch, AsyncDataWatch, ChildrenWatch, DataWatch
 
 __all__ = [
@@ -52,6 +64,7 @@ __all__ = [
     "AsyncServiceRegistry",
     "AsyncShallowParty",
     "AsyncTreeCache",
+    "AsyncTwoPhaseCommit",
     "AsyncWriteLock",
     "Barrier",
     "ChildrenWatch",
@@ -66,6 +79,7 @@ __all__ = [
     "Lock",
     "LockingQueue",
     "NodeData",
+    "Outcome",
     "Party",
     "Queue",
     "ReadLock",
@@ -79,5 +93,6 @@ __all__ = [
     "TreeCache",
     "TreeEvent",
     "TreeEventType",
+    "TwoPhaseCommit",
     "WriteLock",
 ]
