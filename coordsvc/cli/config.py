@@ -149,6 +149,34 @@ def add_serve_arguments(p: argparse.ArgumentParser) -> None:
         help="snapshots kept; the log before the oldest kept one is purged",
     )
     p.add_argument(
+        "--peers",
+        default="",
+        metavar="ID=HOST:PORT,...",
+        help="the ensemble: every member's id and --peer-listen address, e.g. "
+        "1=h1:2888,2=h2:2888,3=h3:2888 (append :observer to an observer's address); "
+        "empty (the default) runs standalone",
+    )
+    p.add_argument(
+        "--peer-listen",
+        default="",
+        type=optional_listen_address,
+        metavar="HOST:PORT",
+        help="HOST:PORT to serve peer (replication) traffic on; needed with --peers",
+    )
+    p.add_argument(
+        "--observer",
+        action="store_true",
+        default=False,
+        help="join the ensemble as an observer: it gets commits and serves reads, never votes",
+    )
+    p.add_argument(
+        "--zab-tick-ms",
+        default=100,
+        type=_positive,
+        help="length of one replication tick (heartbeats every tick, a silent leader is "
+        "lost after 5, elections retry after 10-20)",
+    )
+    p.add_argument(
         "--log-format",
         default="auto",
         choices=["auto", "json", "console"],
@@ -208,4 +236,23 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         snapshot_every=args.snapshot_every,
         snapshot_retain=args.snapshot_retain,
         metrics_listen=args.metrics_listen,
+        peers=args.peers,
+        peer_listen=args.peer_listen,
+        observer=args.observer,
+        zab_tick_ms=args.zab_tick_ms,
     )
+
+
+def check_ensemble_args(cfg: ServerConfig) -> None:
+    """Clear errors for replication flags that cannot work together (ValueError)."""
+    if not cfg.peers:
+        if cfg.peer_listen or cfg.observer:
+            raise ValueError("--peer-listen and --observer need --peers")
+        return
+    from coordsvc.server.replica_runner import parse_peers
+
+    parse_peers(cfg.peers, cfg.server_id, observer=cfg.observer)
+    if not cfg.peer_listen:
+        raise ValueError("--peers needs --peer-listen (where the other members reach this one)")
+    if cfg.storage != "lmdb":
+        raise ValueError("an ensemble member needs --storage lmdb")

@@ -119,12 +119,17 @@ def parse_args(
 
 
 def _run_serve(args: argparse.Namespace) -> int:
-    from coordsvc.cli.config import config_from_args
+    from coordsvc.cli.config import check_ensemble_args, config_from_args
     from coordsvc.server.app import serve
 
     configure_logging(args.log_format)
     cfg = config_from_args(args)
-    bind_server_context(cfg.server_id, "standalone")
+    try:
+        check_ensemble_args(cfg)
+    except ValueError as exc:
+        print(f"coordsvc: cannot start: {exc}", file=sys.stderr)
+        return 2
+    bind_server_context(cfg.server_id, "ensemble" if cfg.peers else "standalone")
 
     def on_listening(address: str) -> None:
         print(f"coordsvc listening on {address}", flush=True)

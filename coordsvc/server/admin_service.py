@@ -19,6 +19,9 @@ from coordsvc.v1 import admin_pb2_grpc as apb_grpc
 
 __all__ = ["AdminService"]
 
+_ROLES = {"LOOKING": "looking", "FOLLOWING": "following", "LEADING": "leading"}
+_ROLES["OBSERVING"] = "observing"
+
 
 class AdminService(apb_grpc.AdminServicer):
     """Status, members, sessions, watches, ruok and snapshot trigger of a standalone server."""
@@ -32,20 +35,51 @@ class AdminService(apb_grpc.AdminServicer):
         self._metrics_address = metrics_address
 
     def _members(self) -> list[apb.Member]:
-        # Standalone: an ensemble of one, which leads itself.
-        return [apb.Member(id=self._server_id, address=self._address, role="voter", leader=True)]
+        ensemble = getattr(self._runner, "ensemble", None)
+        if ensemble is None:  # standalone: an ensemble of one, which leads itself
+            return [
+                apb.Member(id=self._server_id, address=self._address, role="voter", leader=True)
+            ]
+        leader = self._leader_id()
+        return [
+            apb.Member(
+                id=nid,
+                address=addr,
+                role="observer" if nid in ensemble.observers else "voter",
+                leader=nid == leader,
+            )
+            for nid, addr in sorted(ensemble.members.items())
+        ]
+
+    def _zab(self) -> tuple[str, int, int] | None:
+        """(role, epoch, last zxid) of an ensemble member, None when standalone."""
+        replica = getattr(self._runner, "replica", None)
+        if replica is None:
+            return None
+        peer = replica.peer
+        return _ROLES[peer.role.value], peer.epoch, peer.last_zxid
+
+    def _leader_id(self) -> int:
+        replica = getattr(self._runner, "replica", None)
+        if replica is None:
+            return self._server_id
+        return replica.peer.leader_id or 0
 
     async def Status(  # noqa: N802 - gRPC method name
         self, request: apb.StatusRequest, context: grpc.aio.ServicerContext
     ) -> apb.StatusResponse:
         p = self._runner.pipeline
         last = p.last_applied_zxid
+        role, epoch = "standalone", zxid_epoch(last)
+        zab = self._zab()
+        if zab is not None:
+            role, epoch, last = zab
         return apb.StatusResponse(
             server_id=self._server_id,
-            role="standalone",
-            epoch=zxid_epoch(last),
+            role=role,
+            epoch=epoch,
             last_zxid=last,
-            leader_id=self._server_id,
+            leader_id=self._leader_id(),
             members=self._members(),
             znode_count=p.tree.node_count,
             session_count=len(p.sessions_listing()),
@@ -58,7 +92,7 @@ class AdminService(apb_grpc.AdminServicer):
         self, request: apb.MembersRequest, context: grpc.aio.ServicerContext
     ) -> apb.MembersResponse:
         return apb.MembersResponse(
-            server_id=self._server_id, leader_id=self._server_id, members=self._members()
+            server_id=self._server_id, leader_id=self._leader_id(), members=self._members()
         )
 
     async def Sessions(  # noqa: N802 - gRPC method name

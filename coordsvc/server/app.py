@@ -55,6 +55,11 @@ class ServerConfig:
     snapshot_every: int = 100_000
     snapshot_retain: int = 3
     metrics_listen: str = ""  # HOST:PORT of the /metrics endpoint; "" turns it off
+    peers: str = ""  # "1=H:Q,2=H:Q,..." : an ensemble member; "" : standalone
+    peer_listen: str = ""
+    observer: bool = False
+    zab_tick_ms: int = 100
+    election_ticks: int = 10
 
 
 def message_limit(max_data_bytes: int) -> int:
@@ -127,14 +132,19 @@ class App:
         self.cfg = cfg
         self.storage = open_storage(cfg)
         self.metrics = ServerMetrics(server_id=cfg.server_id, version=__version__)
-        self.runner = Runner(
-            build_pipeline(cfg, self.storage),
-            self.storage,
-            server_id=cfg.server_id,
-            tick_ms=cfg.tick_ms,
-            snapshot_every=cfg.snapshot_every,
-            metrics=self.metrics,
-        )
+        if cfg.peers:
+            from coordsvc.server.replica_runner import build_replica_runner
+
+            self.runner = build_replica_runner(cfg, self.storage, self.metrics)
+        else:
+            self.runner = Runner(
+                build_pipeline(cfg, self.storage),
+                self.storage,
+                server_id=cfg.server_id,
+                tick_ms=cfg.tick_ms,
+                snapshot_every=cfg.snapshot_every,
+                metrics=self.metrics,
+            )
         self.metrics.state.bind(lambda: view_of(self.runner))
         self._metrics_server: MetricsServer | None = None
         self.metrics_address = ""
@@ -174,13 +184,17 @@ class App:
             address=self.address,
             metrics_address=self.metrics_address,
         )
+        ensemble = getattr(self.runner, "ensemble", None)
         admin_pb2_grpc.add_AdminServicer_to_server(admin, server)
         enable_reflection([COORDINATION_SERVICE, ADMIN_SERVICE, HEALTH_SERVICE], server)
         await server.start()
         self._server = server
+        if ensemble is not None:  # SERVING only while the ZAB core is in broadcast
+            self.runner.on_state = self._on_zab_state
         await self.runner.start()
-        for name in ("", COORDINATION_SERVICE):
-            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        if ensemble is None:
+            for name in ("", COORDINATION_SERVICE):
+                await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         log.info(
             "serving",
             address=self.address,
@@ -188,6 +202,20 @@ class App:
             zxid=self.runner.pipeline.last_applied_zxid,
         )
         return self.address
+
+    def _on_zab_state(self, state) -> None:
+        self._zab_serving = state.serving
+
+        async def set_all() -> None:  # always the latest state, whatever order tasks run in
+            status = (
+                health_pb2.HealthCheckResponse.SERVING
+                if self._zab_serving
+                else health_pb2.HealthCheckResponse.NOT_SERVING
+            )
+            for name in ("", COORDINATION_SERVICE):
+                await self.health.set(name, status)
+
+        self._health_task = asyncio.get_running_loop().create_task(set_all())
 
     async def stop(self) -> None:
         """NOT_SERVING, end the streams, let calls finish, then flush storage."""

@@ -12,7 +12,7 @@ cluster both drive the same class, so the tests exercise the real wiring.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import structlog
@@ -65,6 +65,7 @@ class Replica:
         self.io = io
         self.pipeline: EnsemblePipeline | None = None
         self.state: PeerState = peer.state()
+        self.on_state: Callable[[PeerState], None] | None = None
         self._pumping = False
 
     def attach(self, pipeline: EnsemblePipeline) -> None:
@@ -157,6 +158,8 @@ class Replica:
                     epoch=rd.state.epoch,
                     phase=rd.state.phase.value,
                 )
+                if self.on_state is not None:
+                    self.on_state(rd.state)
                 leading = rd.state.role is Role.LEADING
                 self.io.execute(
                     pipeline.step(RoleChanged(leading, rd.state.serving, rd.state.leader))

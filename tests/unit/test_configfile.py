@@ -59,7 +59,10 @@ def test_a_file_of_every_default_is_ok(tmp_path: Path) -> None:
         if action.default is None:
             continue
         value = action.default
-        lines.append(f"{key} = {value!r}" if isinstance(value, int) else f'{key} = "{value}"')
+        if isinstance(value, bool):  # a switch such as --observer
+            lines.append(f"{key} = {str(value).lower()}")
+        else:
+            lines.append(f"{key} = {value!r}" if isinstance(value, int) else f'{key} = "{value}"')
     path = write(tmp_path, "\n".join(lines) + "\n")
     result = config_check(path)
     assert (result.returncode, result.stdout) == (0, "ok\n"), result.stdout + result.stderr
@@ -132,8 +135,7 @@ def test_check_messages(text: str, line: int, needle: str) -> None:
 
 def test_switches_are_booleans_in_a_file() -> None:
     parser = argparse.ArgumentParser()
-    add_serve_arguments(parser)
-    parser.add_argument("--observer", action="store_true")
+    add_serve_arguments(parser)  # --observer is a serve switch
     values, problems = check_text("observer = true\n", parser)
     assert (values, problems) == ({"observer": True}, [])
     _, problems = check_text('observer = "yes"\n', parser)
