@@ -96,7 +96,7 @@ class AsyncElection(AsyncRecipe):
         Returns what ``func`` returned, or None when the campaign was
         cancelled, or when leadership was lost and the coroutine cancelled.
         """
-        leadership = await self._campaign()
+        leadership = await self.campaign()
         if leadership is None:
             return None
         try:
@@ -105,7 +105,7 @@ class AsyncElection(AsyncRecipe):
                 result = await _until_lost(result, leadership)
             return result
         finally:
-            await self._resign()
+            await self.resign()
 
     @contextlib.asynccontextmanager
     async def lead(self, timeout: float | None = None) -> AsyncIterator[Leadership]:
@@ -114,13 +114,13 @@ class AsyncElection(AsyncRecipe):
         Raises TimeoutError if not elected within ``timeout``. The block is
         not cancelled on loss: watch ``leadership.lost``.
         """
-        leadership = await self._campaign(timeout)
+        leadership = await self.campaign(timeout)
         if leadership is None:
             raise TimeoutError(f"not elected at {self.path} within {timeout}s")
         try:
             yield leadership
         finally:
-            await self._resign()
+            await self.resign()
 
     def cancel(self) -> None:
         """Stop campaigning: a waiting ``run`` returns None (call on the loop)."""
@@ -130,13 +130,18 @@ class AsyncElection(AsyncRecipe):
         """The identifiers of every candidate, the leader first."""
         return await self._lock.contenders()
 
-    async def _campaign(self, timeout: float | None = None) -> Leadership | None:
+    async def campaign(self, timeout: float | None = None) -> Leadership | None:
+        """Wait to be elected; the Leadership, or None on timeout or ``cancel()``.
+
+        For callers that manage leadership themselves; ``resign()`` ends it.
+        """
         if not await self._lock.acquire(timeout=timeout):
             return None
         return self._lock.lease
 
-    async def _resign(self) -> None:
-        await self._lock.release()
+    async def resign(self) -> bool:
+        """Give leadership up (or stop campaigning); False if not leading."""
+        return await self._lock.release()
 
 
 async def _until_lost(awaitable: Any, leadership: Leadership) -> Any:
@@ -192,19 +197,25 @@ class Election(SyncRecipe):
     path = mirrored("path")
     identifier = mirrored("identifier")
     contenders = blocking(AsyncElection.contenders)
+    resign = blocking(AsyncElection.resign)
+
+    def campaign(self, timeout: float | None = None) -> SyncLeadership | None:
+        """Wait to be elected; the leadership, or None on timeout or ``cancel()``."""
+        lease = self._bridge.run(self._core.campaign(timeout))
+        return None if lease is None else SyncLease(lease)
 
     def run(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Campaign, call ``func(leadership, *args, **kwargs)`` here as leader, resign.
 
         Returns what ``func`` returned, or None if the campaign was cancelled.
         """
-        lease = self._bridge.run(self._core._campaign())
+        lease = self._bridge.run(self._core.campaign())
         if lease is None:
             return None
         try:
             return func(SyncLease(lease), *args, **kwargs)
         finally:
-            self._bridge.run(self._core._resign())
+            self._bridge.run(self._core.resign())
 
     def cancel(self) -> None:
         """Stop campaigning; a ``run`` waiting in another thread returns None."""

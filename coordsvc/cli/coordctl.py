@@ -1,5 +1,6 @@
-"""coordctl: the command-line client (ls, get, set, create, rm, stat, tree, watch) and the
-operator commands (status, members, sessions, watches, ruok; see coordctl_admin).
+"""coordctl: the command-line client (ls, get, set, create, rm, stat, tree, watch), the
+operator commands (status, members, sessions, watches, ruok; see coordctl_admin) and
+lock/elect, which run a command while holding a lock or leadership (see coordctl_recipes).
 
 Every command connects with the SDK, does one thing, prints plain text and
 exits 0; a failure prints one line `coordctl: REASON: message` to stderr and
@@ -17,6 +18,7 @@ from collections.abc import Sequence
 import grpc
 
 from coordsvc.cli.coordctl_admin import ADMIN_COMMANDS, add_admin_commands, run_admin
+from coordsvc.cli.coordctl_recipes import RECIPE_COMMANDS, add_recipe_commands, run_recipe
 from coordsvc.errors import CoordError
 
 __all__ = ["main", "build_parser"]
@@ -76,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="first replay every event after this zxid (decimal or 0x-hex)",
     )
     add_admin_commands(sub)
+    add_recipe_commands(sub)
     return p
 
 
@@ -124,6 +127,8 @@ async def _run(args) -> int:
         for line in await run_admin(args):
             print(line)
         return 0
+    if args.command in RECIPE_COMMANDS:
+        return await run_recipe(args)
     client = AsyncClient(args.servers, session_timeout=max(args.timeout, 4.0))
     await client.start(timeout=args.timeout)
     try:

@@ -268,3 +268,17 @@ def test_sync_latch_listeners_run_off_the_loop(server) -> None:
         assert not latch.has_leadership
     finally:
         client.close()
+
+
+def test_sync_campaign_and_resign(server) -> None:
+    client = FakeSyncClient(server)
+    client.start()
+    try:
+        election = Election(client, "/el", "me")
+        leadership = election.campaign(timeout=5)
+        assert leadership is not None and leadership.is_safe()
+        assert election.contenders() == ["me"]
+        assert election.resign() and leadership.is_lost() and leadership.reason == "released"
+        assert not election.resign()
+    finally:
+        client.close()
