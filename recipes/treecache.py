@@ -283,10 +283,10 @@ class TreeCache(SyncRecipe):
         from coordsvc.recipes import TreeCache
 
         with Client("127.0.0.1:2181") as client:
-            client.create("/apps/web/port", b"8080", makepath=True)
-            cache = TreeCache(client, "/apps")
+            client.create("/sites/blog/port", b"8080", makepath=True)
+            cache = TreeCache(client, "/sites")
             cache.start()
-            print(cache.get_children("/apps/web"), cache.get_data("/apps/web/port").data)
+            print(cache.get_children("/sites/blog"), cache.get_data("/sites/blog/port").data)
             cache.close()
     """
 
