@@ -1,0 +1,366 @@
+"""Real-process ensembles on loopback: election, replication, failover, quorum loss, catch-up.
+
+Each test starts N ``coordsvc serve --peers ...`` processes on free ports
+(``--tick-ms 200``), polls Admin.Status and health with deadlines, and stops
+what it started by PID (SIGKILL where the test is about a crash).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import selectors
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import grpc
+import pytest
+from composerun import free_port
+from coordsvc.client import AsyncClient, RetryPolicy
+from coordsvc.client.errors import (
+    ConnectionLoss,
+    NodeExistsError,
+    OperationTimeoutError,
+    SessionMovedError,
+)
+
+from coordsvc.v1 import admin_pb2 as apb
+from coordsvc.v1 import admin_pb2_grpc as apb_grpc
+
+LISTENING = "coordsvc listening on "
+
+
+class Node:
+    def __init__(self, nid: int, root: Path, peers: str, peer_port: int, observer: bool) -> None:
+        self.id = nid
+        self.data_dir = root / f"n{nid}"
+        self.log_path = root / f"n{nid}.stderr.log"
+        self.peers = peers
+        self.peer_port = peer_port
+        self.client_port = free_port()
+        self.address = f"127.0.0.1:{self.client_port}"
+        self.observer = observer
+        self.proc: subprocess.Popen | None = None
+
+    def start(self, *extra: str) -> None:
+        cmd = [sys.executable, "-m", "coordsvc", "serve", "--id", str(self.id)]
+        cmd += ["--listen", self.address, "--data-dir", str(self.data_dir)]
+        cmd += ["--peer-listen", f"127.0.0.1:{self.peer_port}", "--peers", self.peers]
+        cmd += ["--tick-ms", "200", "--log-format", "json", *extra]
+        if self.observer:
+            cmd.append("--observer")
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                cmd, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL
+            )
+        deadline = time.monotonic() + 30
+        buf = b""
+        with selectors.DefaultSelector() as sel:
+            sel.register(self.proc.stdout, selectors.EVENT_READ)
+            while b"\n" not in buf:
+                if time.monotonic() > deadline or self.proc.poll() is not None:
+                    raise RuntimeError(f"node {self.id} did not start:\n{self.logs()}")
+                if sel.select(0.2):
+                    buf += os.read(self.proc.stdout.fileno(), 4096)
+        assert buf.startswith(LISTENING.encode()), buf
+
+    def logs(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    @property
+    def up(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def kill(self) -> None:
+        if self.up:
+            self.proc.send_signal(signal.SIGKILL)
+        self._reap()
+
+    def stop(self) -> None:
+        if self.up:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.send_signal(signal.SIGKILL)
+        self._reap()
+
+    def _reap(self) -> None:
+        if self.proc is not None:
+            self.proc.wait()
+            if self.proc.stdout is not None:
+                self.proc.stdout.close()
+
+    def status(self) -> apb.StatusResponse | None:
+        try:
+            with grpc.insecure_channel(self.address) as ch:
+                return apb_grpc.AdminStub(ch).Status(apb.StatusRequest(), timeout=2)
+        except grpc.RpcError:
+            return None
+
+
+class Ensemble:
+    def __init__(self, root: Path, voters: int, observers: int = 0) -> None:
+        root.mkdir(parents=True, exist_ok=True)
+        ids = list(range(1, voters + observers + 1))
+        ports = {i: free_port() for i in ids}
+        peers = ",".join(
+            f"{i}=127.0.0.1:{ports[i]}" + (":observer" if i > voters else "") for i in ids
+        )
+        self.nodes = {i: Node(i, root, peers, ports[i], i > voters) for i in ids}
+
+    def start(self, *extra: str) -> None:
+        for node in self.nodes.values():
+            node.start(*extra)
+
+    def stop(self) -> None:
+        for node in self.nodes.values():
+            try:
+                node.stop()
+            except Exception:
+                node.kill()
+
+    def wait_leader(self, timeout: float = 30.0) -> Node:
+        """Poll until the live nodes agree on one leader in one epoch, all serving."""
+        deadline = time.monotonic() + timeout
+        last = None
+        while time.monotonic() < deadline:
+            live = [n for n in self.nodes.values() if n.up]
+            st = {n.id: n.status() for n in live}
+            last = st
+            if all(s is not None for s in st.values()):
+                leading = [i for i, s in st.items() if s.role == "leading"]
+                epochs = {s.epoch for s in st.values()}
+                leaders = {s.leader_id for s in st.values()}
+                settled = all(s.role != "looking" for s in st.values())
+                if len(leading) == 1 and len(epochs) == 1 and leaders == set(leading) and settled:
+                    return self.nodes[leading[0]]
+            time.sleep(0.05)  # poll interval of a deadline-bounded wait
+        raise AssertionError(f"no single leader: {last}")
+
+    def addresses(self, nodes=None) -> list[str]:
+        return [n.address for n in (nodes or self.nodes.values())]
+
+
+@pytest.fixture
+def ensemble_factory(tmp_path: Path):
+    made: list[Ensemble] = []
+
+    def make(voters: int = 3, observers: int = 0, *extra: str) -> Ensemble:
+        ens = Ensemble(tmp_path / f"e{len(made)}", voters, observers)
+        made.append(ens)
+        ens.start(*extra)
+        return ens
+
+    yield make
+    for ens in made:
+        ens.stop()
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+async def _client(hosts: list[str], **kw) -> AsyncClient:
+    c = AsyncClient(hosts, session_timeout=kw.pop("session_timeout", 6.0), **kw)
+    await c.start()
+    return c
+
+
+def test_three_nodes_elect_one_leader_and_replicate_writes_made_anywhere(ensemble_factory) -> None:
+    ens = ensemble_factory(3)
+    leader = ens.wait_leader()
+    st = [n.status() for n in ens.nodes.values()]
+    assert sorted(s.role for s in st) == ["following", "following", "leading"]
+    assert len({s.epoch for s in st}) == 1 and {s.leader_id for s in st} == {leader.id}
+    assert {m.id for m in st[0].members} == {1, 2, 3}
+
+    async def scenario() -> None:
+        clients = [await _client([n.address]) for n in ens.nodes.values()]
+        try:
+            for i, c in enumerate(clients):
+                await c.create(f"/from{i}", f"v{i}".encode())
+            for c in clients:  # linearizable reads: every write, on every server
+                for i in range(3):
+                    data, _ = await c.get(f"/from{i}")
+                    assert data == f"v{i}".encode()
+                await c.sync("/")
+                assert sorted(await c.get_children("/")) == ["from0", "from1", "from2"]
+        finally:
+            for c in clients:
+                await c.stop()
+
+    run(scenario())
+
+
+def test_kill_the_leader_under_write_load_and_writes_resume_without_losing_any(
+    ensemble_factory,
+) -> None:
+    ens = ensemble_factory(3)
+    leader = ens.wait_leader()
+    others = [n for n in ens.nodes.values() if n is not leader]
+
+    async def scenario() -> None:
+        # the writer is connected to a follower but knows all three addresses
+        hosts = [others[0].address, others[1].address, leader.address]
+        retry = RetryPolicy(max_tries=None, delay=0.05, max_delay=0.2, deadline=20)
+        c = await _client(hosts, retry=retry)
+        acked: list[str] = []
+        failed: list[str] = []
+        times: list[float] = []
+        stop = asyncio.Event()
+
+        async def writer() -> None:
+            i = 0
+            while not stop.is_set():
+                path = f"/w{i:05d}"
+                try:
+                    await c.create(path, b"x")
+                except NodeExistsError:  # a retry of a write that had applied
+                    acked.append(path)
+                    times.append(time.monotonic())
+                except (ConnectionLoss, SessionMovedError, OperationTimeoutError):
+                    failed.append(path)  # not acknowledged: may or may not have applied
+                else:
+                    acked.append(path)
+                    times.append(time.monotonic())
+                i += 1
+
+        task = asyncio.create_task(writer())
+        while len(acked) < 30:
+            await asyncio.sleep(0.02)
+        killed_at = time.monotonic()
+        leader.kill()
+        deadline = killed_at + 15
+        while not (times and times[-1] > killed_at + 0.001 and len(acked) > 0):
+            assert time.monotonic() < deadline, "writes did not resume"
+            await asyncio.sleep(0.02)
+        before = max([t for t in times if t <= killed_at], default=killed_at)
+        after = min(t for t in times if t > killed_at)
+        gap = after - before
+        print(f"\nfailover gap: {gap:.3f} s (leader {leader.id} killed)")
+        n_after = len(acked)
+        while len(acked) < n_after + 20:
+            assert time.monotonic() < deadline + 10
+            await asyncio.sleep(0.02)
+        stop.set()
+        await task
+        await c.stop()
+        assert gap < 5.0
+        # no acknowledged write is lost, on either survivor
+        for n in others:
+            reader = await _client([n.address])
+            try:
+                await reader.sync("/")
+                kids = set(await reader.get_children("/"))
+            finally:
+                await reader.stop()
+            missing = [p for p in acked if p[1:] not in kids]
+            assert not missing, f"node {n.id} lost {missing[:5]}"
+
+    run(scenario())
+    new = ens.wait_leader()
+    assert new is not leader
+
+
+def test_a_minority_down_writes_go_on_a_majority_down_writes_fail(ensemble_factory) -> None:
+    ens = ensemble_factory(3)
+    leader = ens.wait_leader()
+    followers = [n for n in ens.nodes.values() if n is not leader]
+
+    async def scenario() -> None:
+        followers[0].stop()
+        c = await _client([leader.address, followers[1].address])
+        await c.create("/with-two", b"ok")
+        assert (await c.get("/with-two"))[0] == b"ok"
+        await c.stop()
+        followers[1].stop()
+        retry = RetryPolicy(max_tries=2, delay=0.05, max_delay=0.1, deadline=3)
+        c = AsyncClient([leader.address], session_timeout=4.0, retry=retry, connect_timeout=3)
+        with pytest.raises(Exception) as info:
+            await c.start(timeout=4)
+            await c.create("/alone", b"stale")
+        await c.stop()
+        assert (
+            "ConnectionLoss" in type(info.value).__name__
+            or "CONNECTION" in str(info.value)
+            or ("Timeout" in type(info.value).__name__)
+        ), repr(info.value)
+
+    run(scenario())
+    # the lone old leader must have stepped down (not serving) and accepted nothing
+    deadline = time.monotonic() + 10
+    while True:
+        st = leader.status()
+        if st is not None and st.role == "looking":
+            break
+        assert time.monotonic() < deadline, st
+        time.sleep(0.05)  # poll interval of a deadline-bounded wait
+    followers[0].start()
+    followers[1].start()
+    ens.wait_leader()
+
+    async def check() -> None:
+        c = await _client(ens.addresses())
+        try:
+            assert await c.exists("/alone") is None
+            assert (await c.get("/with-two"))[0] == b"ok"
+        finally:
+            await c.stop()
+
+    run(check())
+
+
+def test_a_restarted_follower_catches_up(ensemble_factory) -> None:
+    ens = ensemble_factory(3)
+    leader = ens.wait_leader()
+    lagging = next(n for n in ens.nodes.values() if n is not leader)
+
+    async def writes(lo: int, hi: int) -> None:
+        c = await _client([leader.address])
+        try:
+            for i in range(lo, hi):
+                await c.create(f"/c{i:04d}", b"")
+        finally:
+            await c.stop()
+
+    run(writes(0, 10))
+    lagging.kill()
+    run(writes(10, 60))
+    lagging.start()
+    ens.wait_leader()
+
+    async def check() -> None:
+        c = await _client([lagging.address])
+        try:
+            await c.sync("/")
+            kids = await c.get_children("/")
+            assert len([k for k in kids if k.startswith("c")]) == 60
+        finally:
+            await c.stop()
+
+    run(check())
+
+
+def test_an_observer_serves_reads_and_does_not_count_in_the_quorum(ensemble_factory) -> None:
+    ens = ensemble_factory(3, 1)
+    leader = ens.wait_leader()
+    observer = ens.nodes[4]
+    assert observer.status().role == "observing"
+
+    async def scenario() -> None:
+        w = await _client([leader.address])
+        o = await _client([observer.address])
+        try:
+            await w.create("/seen", b"by-observer")
+            assert (await o.get("/seen"))[0] == b"by-observer"
+            await o.create("/via-observer", b"fwd")
+            assert (await w.get("/via-observer"))[0] == b"fwd"
+        finally:
+            await w.stop()
+            await o.stop()
+
+    run(scenario())
