@@ -226,3 +226,35 @@ async def test_a_create_whose_reply_is_cut_off_is_found_by_its_guid(coord) -> No
     finally:
         await stopped([client, observer])
         await proxy.close()
+
+
+async def test_a_partitioned_holder_sees_suspended_then_loses_the_lock(coord) -> None:
+    proxy = await Proxy(coord).start()
+    client = AsyncClient(proxy.address, session_timeout=1.0, connect_timeout=0.3)
+    (other,) = await started(coord, 1)
+    await client.start()
+    try:
+        lock = AsyncLock(client, "/locks/partition", "partitioned")
+        heard: list[KazooState] = []
+        lock.add_listener(heard.append)
+        assert await lock.acquire()
+        lease = lock.lease
+        successor = AsyncLock(other, "/locks/partition", "successor")
+        waiting = asyncio.ensure_future(successor.acquire())
+        await wait_children(other, "/locks/partition", 2)
+        proxy.pause()
+        deadline = time.monotonic() + 10
+        while not lease.suspended and not lease.is_lost():  # SUSPENDED comes first ...
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.01)  # poll interval of a deadline-bounded wait
+        assert not lock.is_safe
+        await asyncio.wait_for(lease.lost.wait(), 10)  # ... then LOST ends the lease
+        assert KazooState.SUSPENDED in heard and heard[-1] is KazooState.LOST
+        assert lease.reason == "session lost" and not lock.is_acquired and not lock.is_safe
+        assert await asyncio.wait_for(waiting, 10)  # the service expired it too
+        assert successor.fencing_token > lease.fencing_token
+        await successor.release()
+    finally:
+        proxy.resume()
+        await stopped([client, other])
+        await proxy.close()

@@ -315,3 +315,11 @@ def test_token_guard_refuses_older_tokens() -> None:
     with pytest.raises(TypeError):
         guard.check(None)
     assert guard.highest == 9
+
+
+def test_the_sdk_client_and_the_fake_satisfy_the_recipes_protocol(server) -> None:
+    from coordsvc.client import AsyncClient
+    from coordsvc.recipes import CoordClient
+
+    assert isinstance(AsyncClient("127.0.0.1:1"), CoordClient)
+    assert isinstance(server.client(), CoordClient)
