@@ -133,6 +133,7 @@ class Replica:
             if rd.install_snapshot is not None:
                 image = rd.install_snapshot.image
                 assert image is not None
+                log.info("snapshot_installed", zxid=hex(image.last_zxid), znodes=len(image.nodes))
                 pipeline.reset_tree(DataTree.from_image(image))
             if rd.persist_mark or rd.send_after_persist:
                 self.io.store(rd)

@@ -343,6 +343,7 @@ def test_a_restarted_follower_catches_up(ensemble_factory) -> None:
             await c.stop()
 
     run(check())
+    assert "snapshot_installed" not in lagging.logs()  # close behind: DIFF, not SNAP
 
 
 def test_an_observer_serves_reads_and_does_not_count_in_the_quorum(ensemble_factory) -> None:
@@ -362,5 +363,60 @@ def test_an_observer_serves_reads_and_does_not_count_in_the_quorum(ensemble_fact
         finally:
             await w.stop()
             await o.stop()
+
+    run(scenario())
+
+
+def test_a_far_behind_follower_is_brought_up_by_snap(ensemble_factory) -> None:
+    ens = ensemble_factory(3, 0, "--snapshot-every", "10", "--snapshot-retain", "1")
+    leader = ens.wait_leader()
+    lagging = next(n for n in ens.nodes.values() if n is not leader)
+
+    async def writes(lo: int, hi: int) -> None:
+        c = await _client([leader.address])
+        try:
+            for i in range(lo, hi):
+                await c.create(f"/s{i:04d}", b"")
+        finally:
+            await c.stop()
+
+    run(writes(0, 5))
+    lagging.kill()
+    run(writes(5, 80))
+    lagging.start("--snapshot-every", "10", "--snapshot-retain", "1")
+    ens.wait_leader()
+
+    async def check() -> None:
+        c = await _client([lagging.address])
+        try:
+            await c.sync("/")
+            kids = await c.get_children("/")
+            assert len([k for k in kids if k.startswith("s")]) == 80
+        finally:
+            await c.stop()
+
+    run(check())
+    assert "snapshot_installed" in lagging.logs()
+
+
+def test_five_nodes_smoke(ensemble_factory) -> None:
+    ens = ensemble_factory(5)
+    leader = ens.wait_leader()
+    others = [n for n in ens.nodes.values() if n is not leader]
+
+    async def scenario() -> None:
+        c = await _client([others[0].address])
+        try:
+            await c.create("/five", b"5")
+        finally:
+            await c.stop()
+        others[1].kill()
+        others[2].kill()
+        c = await _client([others[3].address])
+        try:
+            await c.set("/five", b"still")
+            assert (await c.get("/five"))[0] == b"still"
+        finally:
+            await c.stop()
 
     run(scenario())
