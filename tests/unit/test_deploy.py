@@ -20,6 +20,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import time
 import zipfile
 from pathlib import Path
 
@@ -279,6 +280,29 @@ def test_composerun_remaps_every_address_to_its_own_loopback_port(tmp_path: Path
         assert entries == peer_ports
 
 
+def _wait_one_leader(addresses: list[str], timeout: float = 30.0) -> None:
+    """Poll Admin.Status until the servers agree on exactly one leader."""
+    deadline = time.monotonic() + timeout
+    roles: list[str] = []
+    while time.monotonic() < deadline:
+        try:
+            st = []
+            for address in addresses:
+                with grpc.insecure_channel(address) as channel:
+                    stub = admin_pb2_grpc.AdminStub(channel)
+                    st.append(stub.Status(apb.StatusRequest(), timeout=5))
+            roles = sorted(s.role for s in st)
+            if (
+                roles == ["following", "following", "leading"]
+                and len({s.leader_id for s in st}) == 1
+            ):
+                return
+        except grpc.RpcError:
+            pass
+        time.sleep(0.05)  # poll interval of a deadline-bounded wait
+    raise AssertionError(f"the compose ensemble elected no single leader: {roles}")
+
+
 def test_compose_command_lines_start_as_local_servers(tmp_path: Path) -> None:
     nodes = composerun.remap(compose_lines(), tmp_path / "data")
     for node in nodes.values():
@@ -292,6 +316,7 @@ def test_compose_command_lines_start_as_local_servers(tmp_path: Path) -> None:
                 status = admin_pb2_grpc.AdminStub(channel).Status(apb.StatusRequest(), timeout=10)
             assert str(status.server_id) == node.flag("--id")
             assert status.metrics_address == node.flag("--metrics-listen")
+        _wait_one_leader(list(addresses.values()))
         codes = ensemble.stop()
     assert codes == {s: 0 for s in nodes}, {s: ensemble.log(s) for s in nodes}
 
