@@ -168,3 +168,92 @@ class CountingClient:
 
             self._wrapped[fn] = wrapped
         return wrapped
+
+
+class Proxies:
+    """A TCP proxy in front of every server of ``coord``, driven together.
+
+    ``address`` is the connection string through the proxies, so a test
+    that cuts or partitions a client works the same against one server and
+    against an ensemble. The proxy is the SDK tests' ``Proxy`` (or a
+    subclass, such as HoldReplies).
+    """
+
+    def __init__(self, coord: str, kind: type | None = None) -> None:
+        from test_client_session import Proxy
+
+        self.proxies = [(kind or Proxy)(a.strip()) for a in coord.split(",")]
+        self.address = ""
+
+    async def start(self) -> Proxies:
+        for p in self.proxies:
+            await p.start()
+        self.address = ",".join(p.address for p in self.proxies)
+        return self
+
+    def pause(self) -> None:
+        """Stop forwarding: the client is partitioned from every server."""
+        for p in self.proxies:
+            p.pause()
+
+    def resume(self) -> None:
+        for p in self.proxies:
+            p.resume()
+
+    def cut(self) -> None:
+        """Reset every open connection (new ones are still accepted)."""
+        for p in self.proxies:
+            p.cut()
+
+    def hold_replies(self) -> None:
+        """(HoldReplies) let requests through but hold every reply."""
+        for p in self.proxies:
+            p.replies.clear()
+
+    def release_replies(self) -> None:
+        for p in self.proxies:
+            p.replies.set()
+
+    async def close(self) -> None:
+        for p in self.proxies:
+            await p.close()
+
+
+def hold_replies_proxy() -> type:
+    """The SDK tests' Proxy, able to hold server-to-client bytes while requests go through."""
+    import asyncio
+
+    from test_client_session import Proxy
+
+    class HoldReplies(Proxy):
+        def __init__(self, target: str) -> None:
+            super().__init__(target)
+            self.replies = asyncio.Event()
+            self.replies.set()
+
+        async def _accept(self, reader, writer) -> None:  # type: ignore[no-untyped-def]
+            try:
+                up_reader, up_writer = await asyncio.open_connection(*self._target)
+            except OSError:
+                writer.transport.abort()
+                return
+            self._writers.update((writer, up_writer))
+            for src, dst, gate in ((reader, up_writer, None), (up_reader, writer, self.replies)):
+                task = asyncio.get_running_loop().create_task(self._gated(src, dst, gate))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+
+        async def _gated(self, src, dst, gate) -> None:  # type: ignore[no-untyped-def]
+            try:
+                while data := await src.read(65536):
+                    if gate is not None:
+                        await gate.wait()
+                    dst.write(data)
+                    await dst.drain()
+            except (ConnectionError, OSError):
+                pass
+            finally:
+                self._writers.discard(dst)
+                dst.transport.abort()
+
+    return HoldReplies

@@ -11,8 +11,7 @@ import recipe_env
 from coordsvc.client import AsyncClient, Client
 from coordsvc.client.errors import NodeExistsError, NoNodeError, NotEmptyError
 from coordsvc.recipes import AsyncServiceRegistry, AsyncTreeCache, ChildrenWatch, DataWatch
-from recipe_env import TICK_S, end_children, python_child, read_line, sigkill
-from test_client_session import Proxy
+from recipe_env import TICK_S, Proxies, end_children, python_child, read_line, sigkill
 
 coord = recipe_env.coord  # the service under test (one fixture for every recipe test)
 
@@ -95,7 +94,7 @@ async def test_tree_cache_mirrors_concurrent_changes(coord) -> None:
 
 
 async def test_tree_cache_catches_up_after_a_connection_cut(coord) -> None:
-    proxy = await Proxy(coord).start()
+    proxy = await Proxies(coord).start()
     client = AsyncClient(proxy.address, session_timeout=4.0, connect_timeout=0.5)
     (writer,) = await started(coord, 1)
     await client.start()

@@ -15,8 +15,7 @@ from pathlib import Path
 
 import recipe_env
 from coordsvc.client import AsyncClient
-from recipe_env import TICK_S
-from test_client_session import Proxy
+from recipe_env import TICK_S, Proxies
 
 coord = recipe_env.coord  # the service under test (one fixture for every recipe test)
 
@@ -131,7 +130,7 @@ async def test_two_coordctl_elections_lead_one_after_the_other(coord, tmp_path) 
 
 
 async def stopped_when_session_dies(coord: str, kind: str, grace: float) -> tuple[int, str]:
-    proxy = await Proxy(coord).start()
+    proxy = await Proxies(coord).start()
     args = ["lock", "--session-timeout", "1", "--grace", str(grace), "/cli/lost"]
     proc = await coordctl(proxy.address, *args, "--", sys.executable, "-c", STUBBORN, kind)
     try:

@@ -10,8 +10,7 @@ import recipe_env
 from coordsvc.client import AsyncClient, Client
 from coordsvc.client.errors import ConnectionClosedError, SessionExpiredError
 from coordsvc.recipes import AsyncElection, LeaderLatch
-from recipe_env import TICK_S, Timeline
-from test_client_session import Proxy
+from recipe_env import TICK_S, Proxies, Timeline
 
 coord = recipe_env.coord  # the service under test (one fixture for every recipe test)
 
@@ -25,7 +24,7 @@ async def test_ten_candidates_leader_killed_again_and_again(coord) -> None:
     so the partitioned leader stops acting before the service can expire it
     and elect the next: the timeline of leaders must never overlap.
     """
-    proxies = [await Proxy(coord).start() for _ in range(10)]
+    proxies = [await Proxies(coord).start() for _ in range(10)]
     clients = [
         AsyncClient(p.address, session_timeout=SESSION_TIMEOUT, connect_timeout=0.3)
         for p in proxies

@@ -16,13 +16,14 @@ from coordsvc.recipes import AsyncLock, Lock, TokenGuard
 from recipe_env import (
     TICK_S,
     CountingClient,
+    Proxies,
     Timeline,
     end_children,
+    hold_replies_proxy,
     python_child,
     read_line,
     sigkill,
 )
-from test_client_session import Proxy
 
 coord = recipe_env.coord  # the service under test (one fixture for every recipe test)
 
@@ -167,42 +168,8 @@ async def test_releasing_with_fifty_waiters_wakes_exactly_one(coord) -> None:
         await stopped([holder_client, shared])
 
 
-class HoldReplies(Proxy):
-    """A Proxy that can hold server-to-client bytes while requests still go through."""
-
-    def __init__(self, target: str) -> None:
-        super().__init__(target)
-        self.replies = asyncio.Event()
-        self.replies.set()
-
-    async def _accept(self, reader, writer) -> None:  # type: ignore[no-untyped-def]
-        try:
-            up_reader, up_writer = await asyncio.open_connection(*self._target)
-        except OSError:
-            writer.transport.abort()
-            return
-        self._writers.update((writer, up_writer))
-        for src, dst, gate in ((reader, up_writer, None), (up_reader, writer, self.replies)):
-            task = asyncio.get_running_loop().create_task(self._gated(src, dst, gate))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-
-    async def _gated(self, src, dst, gate) -> None:  # type: ignore[no-untyped-def]
-        try:
-            while data := await src.read(65536):
-                if gate is not None:
-                    await gate.wait()
-                dst.write(data)
-                await dst.drain()
-        except (ConnectionError, OSError):
-            pass
-        finally:
-            self._writers.discard(dst)
-            dst.transport.abort()
-
-
 async def test_a_create_whose_reply_is_cut_off_is_found_by_its_guid(coord) -> None:
-    proxy = await HoldReplies(coord).start()
+    proxy = await Proxies(coord, hold_replies_proxy()).start()
     client = AsyncClient(proxy.address, session_timeout=5.0)
     states: list[KazooState] = []
     client.add_listener(states.append)
@@ -212,10 +179,10 @@ async def test_a_create_whose_reply_is_cut_off_is_found_by_its_guid(coord) -> No
         await observer.ensure_path("/locks/cut")
         counting = CountingClient(client)
         lock = AsyncLock(counting, "/locks/cut", "cut")
-        proxy.replies.clear()  # requests reach the server; no reply comes back
+        proxy.hold_replies()  # requests reach the server; no reply comes back
         task = asyncio.ensure_future(lock.acquire())
         await wait_children(observer, "/locks/cut", 1)  # the create went through
-        proxy.replies.set()
+        proxy.release_replies()
         proxy.cut()  # ... and its reply is lost with the connection
         assert await asyncio.wait_for(task, 10)
         assert KazooState.SUSPENDED in states
@@ -229,7 +196,7 @@ async def test_a_create_whose_reply_is_cut_off_is_found_by_its_guid(coord) -> No
 
 
 async def test_a_partitioned_holder_sees_suspended_then_loses_the_lock(coord) -> None:
-    proxy = await Proxy(coord).start()
+    proxy = await Proxies(coord).start()
     client = AsyncClient(proxy.address, session_timeout=1.0, connect_timeout=0.3)
     (other,) = await started(coord, 1)
     await client.start()
