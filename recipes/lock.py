@@ -1,12 +1,10 @@
-"""Lock, ReadLock and WriteLock: exclusive and shared locks with fencing tokens.
+"""Lock: an exclusive lock with a fencing token (ReadLock/WriteLock: see rwlock).
 
 Each contender creates an ephemeral sequential node under the lock's path,
-named ``<guid>__lock__<seq>`` (``__rlock__`` for readers), holding its
-identifier. The lowest node holds the lock; every other contender watches
-exactly one node (the one whose removal can make it the holder), so a
-release wakes one waiter, never the herd. Readers follow ZooKeeper's rule:
-a read lock waits only on the nearest write node before it, a write lock on
-the node just before it of either kind.
+named ``<guid>__lock__<seq>``, holding its identifier. The lowest node
+holds the lock; every other contender watches exactly one node (the one
+whose removal can make it the holder), so a release wakes one waiter,
+never the herd.
 
 Fencing: ``fencing_token`` is the czxid of the holder's node. Nodes are
 created in zxid order and a node becomes the holder only after every node
@@ -164,10 +162,10 @@ class AsyncLock(AsyncRecipe):
                     raise NoNodeError(f"lock node {self.node} vanished", self.node)
                 self.lease = Lease(self.node, stat.czxid)
                 return True
-        except BaseException:
-            self._abandon()
+        except BaseException:  # also cancellation: clean up without making the caller wait
+            self._spawn(self._delete_contender(*self._forget_contender()))
             raise
-        await self._abandon_now()
+        await self._delete_contender(*self._forget_contender())
         return False
 
     async def release(self) -> bool:
@@ -280,20 +278,13 @@ class AsyncLock(AsyncRecipe):
                 return False
         return True
 
-    async def _abandon_now(self) -> None:
+    def _forget_contender(self) -> tuple[str | None, str | None]:
+        """Drop this attempt's node (returned for deletion) and what it held locally."""
         node, prefix = self.node, self._prefix
         self.node, self._prefix = None, None
         self._unlisten()
         self._release_local()
-        await self._delete_contender(node, prefix)
-
-    def _abandon(self) -> None:
-        node, prefix = self.node, self._prefix
-        self.node, self._prefix = None, None
-        self._unlisten()
-        self._release_local()
-        if node is not None or prefix is not None:
-            self._spawn(self._delete_contender(node, prefix))
+        return node, prefix
 
     async def _delete_contender(self, node: str | None, prefix: str | None) -> None:
         with contextlib.suppress(Exception):
