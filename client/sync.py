@@ -65,6 +65,16 @@ class Client:
         # a Client dropped without close() must not leave its threads behind
         self._finalizer = weakref.finalize(self, _stop_threads, self._loop, self._callbacks)
 
+    @property
+    def async_client(self) -> AsyncClient:
+        """The AsyncClient this facade drives (for code that runs on ``loop``)."""
+        return self._async
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The event loop the AsyncClient runs on, in this client's own thread."""
+        return self._loop
+
     def _run(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run ``coro`` on the client's loop and block until it is done."""
         if threading.current_thread() is self._thread:

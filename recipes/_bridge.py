@@ -9,11 +9,8 @@ User code handed to a sync recipe (a DataWatch function, a listener) must
 not run on that loop thread, where a blocking client call would deadlock.
 It runs on one callback thread per client, in order.
 
-SDK gap: ``Client`` does not publish its AsyncClient or its loop. A client
-object with public ``async_client`` and ``loop`` attributes (the test
-fake's sync client has them) is used as is; for the SDK's ``Client`` the
-bridge reads the two private attributes it keeps them in. This module is
-the only place that does.
+The bridge needs the blocking client's ``async_client`` and ``loop`` (the
+SDK's ``Client`` and the test fake's sync client both publish them).
 """
 
 from __future__ import annotations
@@ -103,9 +100,6 @@ def bridge_for(client: Any) -> Bridge:
     """The Bridge of a blocking client (one per client, shared by its recipes)."""
     aclient = getattr(client, "async_client", None)
     loop = getattr(client, "loop", None)
-    if aclient is None or loop is None:  # the SDK's Client keeps them private (see module doc)
-        aclient = getattr(client, "_async", None)
-        loop = getattr(client, "_loop", None)
     if aclient is None or not isinstance(loop, asyncio.AbstractEventLoop):
         raise TypeError(
             f"{type(client).__name__} is not a blocking coordsvc Client; "
