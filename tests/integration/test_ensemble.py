@@ -8,17 +8,9 @@ what it started by PID (SIGKILL where the test is about a crash).
 from __future__ import annotations
 
 import asyncio
-import os
-import selectors
-import signal
-import subprocess
-import sys
 import time
-from pathlib import Path
 
-import grpc
 import pytest
-from composerun import free_port
 from coordsvc.client import AsyncClient, RetryPolicy
 from coordsvc.client.errors import (
     ConnectionLoss,
@@ -26,148 +18,12 @@ from coordsvc.client.errors import (
     OperationTimeoutError,
     SessionMovedError,
 )
-
-from coordsvc.v1 import admin_pb2 as apb
-from coordsvc.v1 import admin_pb2_grpc as apb_grpc
-
-LISTENING = "coordsvc listening on "
-
-
-class Node:
-    def __init__(self, nid: int, root: Path, peers: str, peer_port: int, observer: bool) -> None:
-        self.id = nid
-        self.data_dir = root / f"n{nid}"
-        self.log_path = root / f"n{nid}.stderr.log"
-        self.peers = peers
-        self.peer_port = peer_port
-        self.client_port = free_port()
-        self.address = f"127.0.0.1:{self.client_port}"
-        self.observer = observer
-        self.proc: subprocess.Popen | None = None
-
-    def start(self, *extra: str) -> None:
-        cmd = [sys.executable, "-m", "coordsvc", "serve", "--id", str(self.id)]
-        cmd += ["--listen", self.address, "--data-dir", str(self.data_dir)]
-        cmd += ["--peer-listen", f"127.0.0.1:{self.peer_port}", "--peers", self.peers]
-        cmd += ["--tick-ms", "200", "--log-format", "json", *extra]
-        if self.observer:
-            cmd.append("--observer")
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(
-                cmd, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL
-            )
-        deadline = time.monotonic() + 30
-        buf = b""
-        with selectors.DefaultSelector() as sel:
-            sel.register(self.proc.stdout, selectors.EVENT_READ)
-            while b"\n" not in buf:
-                if time.monotonic() > deadline or self.proc.poll() is not None:
-                    raise RuntimeError(f"node {self.id} did not start:\n{self.logs()}")
-                if sel.select(0.2):
-                    buf += os.read(self.proc.stdout.fileno(), 4096)
-        assert buf.startswith(LISTENING.encode()), buf
-
-    def logs(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-    @property
-    def up(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def kill(self) -> None:
-        if self.up:
-            self.proc.send_signal(signal.SIGKILL)
-        self._reap()
-
-    def stop(self) -> None:
-        if self.up:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.send_signal(signal.SIGKILL)
-        self._reap()
-
-    def _reap(self) -> None:
-        if self.proc is not None:
-            self.proc.wait()
-            if self.proc.stdout is not None:
-                self.proc.stdout.close()
-
-    def status(self) -> apb.StatusResponse | None:
-        try:
-            with grpc.insecure_channel(self.address) as ch:
-                return apb_grpc.AdminStub(ch).Status(apb.StatusRequest(), timeout=2)
-        except grpc.RpcError:
-            return None
-
-
-class Ensemble:
-    def __init__(self, root: Path, voters: int, observers: int = 0) -> None:
-        root.mkdir(parents=True, exist_ok=True)
-        ids = list(range(1, voters + observers + 1))
-        ports = {i: free_port() for i in ids}
-        peers = ",".join(
-            f"{i}=127.0.0.1:{ports[i]}" + (":observer" if i > voters else "") for i in ids
-        )
-        self.nodes = {i: Node(i, root, peers, ports[i], i > voters) for i in ids}
-
-    def start(self, *extra: str) -> None:
-        for node in self.nodes.values():
-            node.start(*extra)
-
-    def stop(self) -> None:
-        for node in self.nodes.values():
-            try:
-                node.stop()
-            except Exception:
-                node.kill()
-
-    def wait_leader(self, timeout: float = 30.0) -> Node:
-        """Poll until the live nodes agree on one leader in one epoch, all serving."""
-        deadline = time.monotonic() + timeout
-        last = None
-        while time.monotonic() < deadline:
-            live = [n for n in self.nodes.values() if n.up]
-            st = {n.id: n.status() for n in live}
-            last = st
-            if all(s is not None for s in st.values()):
-                leading = [i for i, s in st.items() if s.role == "leading"]
-                epochs = {s.epoch for s in st.values()}
-                leaders = {s.leader_id for s in st.values()}
-                settled = all(s.role != "looking" for s in st.values())
-                if len(leading) == 1 and len(epochs) == 1 and leaders == set(leading) and settled:
-                    return self.nodes[leading[0]]
-            time.sleep(0.05)  # poll interval of a deadline-bounded wait
-        raise AssertionError(f"no single leader: {last}")
-
-    def addresses(self, nodes=None) -> list[str]:
-        return [n.address for n in (nodes or self.nodes.values())]
+from ensemble import _client, ensembles, run
 
 
 @pytest.fixture
-def ensemble_factory(tmp_path: Path):
-    made: list[Ensemble] = []
-
-    def make(voters: int = 3, observers: int = 0, *extra: str) -> Ensemble:
-        ens = Ensemble(tmp_path / f"e{len(made)}", voters, observers)
-        made.append(ens)
-        ens.start(*extra)
-        return ens
-
-    yield make
-    for ens in made:
-        ens.stop()
-
-
-def run(coro):
-    return asyncio.run(coro)
-
-
-async def _client(hosts: list[str], **kw) -> AsyncClient:
-    c = AsyncClient(hosts, session_timeout=kw.pop("session_timeout", 6.0), **kw)
-    await c.start()
-    return c
+def ensemble_factory(tmp_path):
+    yield from ensembles(tmp_path)
 
 
 def test_three_nodes_elect_one_leader_and_replicate_writes_made_anywhere(ensemble_factory) -> None:
