@@ -29,6 +29,7 @@ import grpc
 import kubernetes_validate
 import pytest
 import yaml
+from coordsvc.client import Client
 
 from coordsvc.cli.config import apply_env_defaults, config_from_args, env_name
 from coordsvc.cli.configfile import check_text
@@ -317,8 +318,24 @@ def test_compose_command_lines_start_as_local_servers(tmp_path: Path) -> None:
             assert str(status.server_id) == node.flag("--id")
             assert status.metrics_address == node.flag("--metrics-listen")
         _wait_one_leader(list(addresses.values()))
+        _write_one_read_everywhere(list(addresses.values()))
+        pids = {s: p.pid for s, p in ensemble.procs.items()}
         codes = ensemble.stop()
+    assert len(set(pids.values())) == 3
     assert codes == {s: 0 for s in nodes}, {s: ensemble.log(s) for s in nodes}
+
+
+def _write_one_read_everywhere(addresses: list[str]) -> None:
+    """Create a node through the first server; sync then get it on each of the others."""
+    first, *others = addresses
+    with Client([first], session_timeout=6.0) as writer:
+        writer.create("/compose-replicated", b"written-on-one")
+    for address in others:
+        with Client([address], session_timeout=6.0) as reader:
+            reader.sync("/")
+            data, st = reader.get("/compose-replicated")
+            assert data == b"written-on-one", address
+            assert st.czxid > 0
 
 
 # ---- Dockerfile ------------------------------------------------------------------------
