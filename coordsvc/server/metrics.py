@@ -99,6 +99,8 @@ class NoMetrics:
     def conn_closed(self, conn_id: int) -> None: ...
     def session_ended(self, session_id: int) -> None: ...
     def storage_appended(self, seconds: float, txns: int) -> None: ...
+    def committed(self, zxid: int) -> None: ...
+    def election_started(self) -> None: ...
 
     def session_stats(self, session_id: int) -> SessionStats | None:
         return None
@@ -183,9 +185,7 @@ class ServerMetrics(NoMetrics):
     def stepping(self, inp: object) -> None:
         """Before the pipeline steps ``inp``: a Persisted commits what it covers."""
         if isinstance(inp, ev.Persisted):
-            now = self._clock()
-            while self._proposed and self._proposed[0][0] <= inp.zxid:
-                self.commit_latency.observe(now - self._proposed.popleft()[1])
+            self.committed(inp.zxid)
         elif isinstance(inp, ev.PersistFailed):
             self._proposed.clear()  # abandoned: never committed
 
@@ -193,6 +193,16 @@ class ServerMetrics(NoMetrics):
         if txns:
             self.proposals.inc(len(txns))
             self._proposed.append((txns[-1].zxid, self._clock()))
+
+    def committed(self, zxid: int) -> None:
+        """Txns through ``zxid`` are committed (standalone: durable; ensemble: quorum-acked)."""
+        now = self._clock()
+        while self._proposed and self._proposed[0][0] <= zxid:
+            self.commit_latency.observe(now - self._proposed.popleft()[1])
+
+    def election_started(self) -> None:
+        """An ensemble member became LOOKING."""
+        self.elections.inc()
 
     def replied(self, reply: ev.Reply) -> None:
         per_conn = self._inflight.get(reply.conn_id)
@@ -287,8 +297,16 @@ class StateCollector(Collector):
 
 
 def view_of(runner: Any, role: str = "standalone") -> StateView:
-    """The StateView of a Runner (duck-typed: this module must not import the runner)."""
+    """The StateView of a Runner (duck-typed: this module must not import the runner).
+
+    An ensemble member's runner has ``role_name()`` (its current ZAB role) and
+    ``followers_in_sync()``; a standalone one has neither.
+    """
     p = runner.pipeline
+    followers = 0
+    role_name = getattr(runner, "role_name", None)
+    if role_name is not None:
+        role, followers = role_name(), runner.followers_in_sync()
     return StateView(
         role=role,
         epoch=p.epoch,
@@ -298,4 +316,5 @@ def view_of(runner: Any, role: str = "standalone") -> StateView:
         watches=p.watches.count(),
         outstanding=p.pending_requests,
         connections=runner.open_streams,
+        followers_in_sync=followers,
     )

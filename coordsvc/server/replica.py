@@ -66,6 +66,7 @@ class Replica:
         self.pipeline: EnsemblePipeline | None = None
         self.state: PeerState = peer.state()
         self.on_state: Callable[[PeerState], None] | None = None
+        self.on_committed: Callable[[int], None] | None = None  # last zxid of a commit batch
         self._pumping = False
 
     def attach(self, pipeline: EnsemblePipeline) -> None:
@@ -147,6 +148,8 @@ class Replica:
                     msg = dataclasses.replace(msg, image=image)
                 self.io.send(to, msg)
             if rd.committed:
+                if self.on_committed is not None:
+                    self.on_committed(rd.committed[-1].zxid)
                 self.io.execute(pipeline.step(Committed(rd.committed)))
             peer.advance(rd)
             # Inputs that may step the peer again come after advance.

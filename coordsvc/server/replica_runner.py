@@ -26,7 +26,8 @@ from coordsvc.server.replica import Replica
 from coordsvc.server.runner import Runner, _call_threadsafe
 from coordsvc.server.snapshots import Snapshotter
 from coordsvc.storage.snapshot import recover
-from coordsvc.zab import PeerState, Ready, ZabConfig, ZabPeer
+from coordsvc.zab import PeerState, Phase, Ready, Role, ZabConfig, ZabPeer
+from coordsvc.zab.leader import Stage
 
 __all__ = ["ReplicaRunner", "Ensemble", "parse_peers", "build_replica_runner"]
 
@@ -94,6 +95,7 @@ class ReplicaRunner(Runner):
         self.ensemble = ensemble
         self._zab_tick_ms = zab_tick_ms
         self.on_state: Callable[[PeerState], None] | None = None
+        self._last_role: Role | None = None
         self._aloop: asyncio.AbstractEventLoop | None = None
         self.transport = PeerTransport(
             self.server_id, ensemble.members, peer_listen, self._on_peer_message
@@ -103,6 +105,7 @@ class ReplicaRunner(Runner):
         )
         replica.io = self
         replica.on_state = self._state_changed
+        replica.on_committed = self.metrics.committed
 
     # ---- lifecycle ----------------------------------------------------------
 
@@ -130,8 +133,30 @@ class ReplicaRunner(Runner):
             self.submit(lambda: self.replica.receive(sender, value))
 
     def _state_changed(self, state: PeerState) -> None:
+        if state.role is Role.LOOKING and self._last_role is not Role.LOOKING:
+            self.metrics.election_started()
+        self._last_role = state.role
         if self.on_state is not None:
             self.on_state(state)
+
+    # ---- read by metrics (between two steps) -----------------------------------
+
+    def role_name(self) -> str:
+        """leading, following, observing or looking: the role of the last reported PeerState."""
+        return self.replica.state.role.value.lower()
+
+    def followers_in_sync(self) -> int:
+        """Leading in broadcast: voting followers synced and heard within the sync limit."""
+        peer = self.replica.peer
+        lead = peer.lead
+        if peer.role is not Role.LEADING or peer.phase is not Phase.BROADCAST or lead is None:
+            return 0
+        limit = peer.config.sync_limit_ticks
+        return sum(
+            1
+            for ln in lead.learners.values()
+            if ln.stage is Stage.SYNCED and not ln.observer and peer.now - ln.heard <= limit
+        )
 
     # ---- the step: every pipeline input goes through the replica -------------
 

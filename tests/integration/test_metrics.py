@@ -18,6 +18,8 @@ import urllib.request
 
 import grpc
 import pytest
+from coordsvc.client import Client
+from ensemble import ensembles
 from prometheus_client.parser import text_string_to_metric_families
 from rawsession import RawSession
 
@@ -172,3 +174,57 @@ def read_lines(proc: subprocess.Popen, count: int) -> list[str]:
                 assert chunk, f"stdout closed early: {buf!r}"
                 buf += chunk
     return buf.decode().splitlines()[:count]
+
+
+@pytest.fixture
+def ensemble_factory(tmp_path):
+    yield from ensembles(tmp_path)
+
+
+def test_an_ensemble_reports_roles_elections_followers_in_sync_and_commits(
+    ensemble_factory,
+) -> None:
+    ens = ensemble_factory(3, 0, "--metrics-listen", "127.0.0.1:0")
+    leader = ens.wait_leader()
+    addresses = {n.id: metrics_address(n) for n in ens.nodes.values()}
+    assert all(addresses.values()), addresses
+    wait_for(
+        addresses[leader.id],
+        lambda m: value(m, "coordsvc_followers_in_sync") == 2,
+        "both followers in sync with the leader",
+    )
+    scraped = {nid: scrape(a) for nid, a in addresses.items()}
+    roles = {
+        nid: [
+            r
+            for r in ("standalone", "leading", "following", "observing", "looking")
+            if value(m, "coordsvc_role", role=r) == 1
+        ]
+        for nid, m in scraped.items()
+    }
+    assert roles[leader.id] == ["leading"], roles
+    assert sorted(r for nid, rs in roles.items() if nid != leader.id for r in rs) == [
+        "following",
+        "following",
+    ], roles
+    for nid, m in scraped.items():
+        assert value(m, "coordsvc_elections_total") >= 1, nid
+        expected = 2 if nid == leader.id else 0
+        assert value(m, "coordsvc_followers_in_sync") == expected, nid
+
+    before = scraped[leader.id]
+    follower = next(n for n in ens.nodes.values() if n is not leader)
+    with Client([follower.address], session_timeout=6.0) as c:
+        c.create("/metered", b"x")  # forwarded to the leader, committed by a quorum
+    after = wait_for(
+        addresses[leader.id],
+        lambda m: (
+            value(m, "coordsvc_commit_duration_seconds_count")
+            > value(before, "coordsvc_commit_duration_seconds_count")
+        ),
+        "a commit on the leader",
+    )
+    assert value(after, "coordsvc_proposals_total") > value(before, "coordsvc_proposals_total")
+    assert value(after, "coordsvc_commit_duration_seconds_sum") > value(
+        before, "coordsvc_commit_duration_seconds_sum"
+    )
