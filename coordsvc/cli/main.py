@@ -22,6 +22,7 @@ import structlog
 from coordsvc import __version__
 from coordsvc.cli.config import HelpFormatter, add_serve_arguments, apply_env_defaults
 from coordsvc.cli.configfile import ConfigFileError, apply_file_defaults, check_text, load_file
+from coordsvc.server.logrole import add_role
 from coordsvc.storage.base import StorageError
 
 __all__ = ["main", "build_parser", "parse_args", "configure_logging", "bind_server_context"]
@@ -35,6 +36,7 @@ def configure_logging(fmt: str = "auto") -> None:
     )
     structlog.configure(
         processors=[
+            add_role,  # an ensemble member's current role, ahead of the bound one
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
@@ -50,8 +52,9 @@ def configure_logging(fmt: str = "auto") -> None:
 def bind_server_context(server_id: int, role: str) -> None:
     """Put ``server_id`` and ``role`` on every log line from here on (structlog contextvars).
 
-    Bound before the event loop starts, so every task inherits them; a
-    component that changes the role rebinds ``role`` in its own context.
+    Bound before the event loop starts, so every task inherits them. An
+    ensemble member's role changes as it runs: its runner keeps the current
+    one in ``coordsvc.server.logrole``, whose processor puts it ahead of this.
     """
     structlog.contextvars.bind_contextvars(server_id=server_id, role=role)
 

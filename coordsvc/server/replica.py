@@ -157,7 +157,7 @@ class Replica:
                 self.state = rd.state
                 log.info(
                     "zab_state",
-                    role=rd.state.role.value,
+                    role=rd.state.role.value.lower(),
                     leader=rd.state.leader,
                     epoch=rd.state.epoch,
                     phase=rd.state.phase.value,

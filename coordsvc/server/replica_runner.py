@@ -21,6 +21,7 @@ import structlog
 
 from coordsvc.request.ensemble import EnsemblePipeline, ForwardedReply, ForwardReply
 from coordsvc.request.pipeline import PipelineConfig
+from coordsvc.server.logrole import set_role
 from coordsvc.server.peer_transport import PeerTransport
 from coordsvc.server.replica import Replica
 from coordsvc.server.runner import Runner, _call_threadsafe
@@ -106,6 +107,7 @@ class ReplicaRunner(Runner):
         replica.io = self
         replica.on_state = self._state_changed
         replica.on_committed = self.metrics.committed
+        set_role(replica.state.role.value.lower())  # looking, until the first state change
 
     # ---- lifecycle ----------------------------------------------------------
 
@@ -136,6 +138,7 @@ class ReplicaRunner(Runner):
         if state.role is Role.LOOKING and self._last_role is not Role.LOOKING:
             self.metrics.election_started()
         self._last_role = state.role
+        set_role(state.role.value.lower())
         if self.on_state is not None:
             self.on_state(state)
 

@@ -1,8 +1,8 @@
 """Server logs through structlog: JSON lines off a terminal, console on one.
 
-Every line carries server_id and role (bound once at startup); lines about
-a session carry its session_id, and lines about the tree's progress carry
-the zxid.
+Every line carries server_id and role (standalone, or an ensemble member's
+current ZAB role); lines about a session carry its session_id, and lines
+about the tree's progress carry the zxid.
 """
 
 from __future__ import annotations
@@ -17,6 +17,9 @@ import subprocess
 import sys
 import time
 
+import pytest
+from coordsvc.client import Client
+from ensemble import ensembles
 from rawsession import RawSession
 
 DEADLINE_S = 15.0
@@ -105,3 +108,28 @@ def read_until(fd: int, proc: subprocess.Popen, needle: str) -> str:
                     break
                 buf += chunk.decode(errors="replace")
     return buf
+
+
+@pytest.fixture
+def ensemble_factory(tmp_path):
+    yield from ensembles(tmp_path)
+
+
+def test_ensemble_lines_carry_the_current_role(ensemble_factory) -> None:
+    ens = ensemble_factory(3)
+    leader = ens.wait_leader()
+    follower = next(n for n in ens.nodes.values() if n is not leader)
+    for node in (leader, follower):
+        with Client([node.address], session_timeout=6.0) as c:
+            c.create(f"/logged{node.id}", b"x")
+    for node, role in ((leader, "leading"), (follower, "following")):
+        records = json_lines(node)
+        assert all(r["server_id"] == node.id for r in records), node.logs()
+        assert all(r["role"] != "standalone" for r in records), node.logs()
+        states = [i for i, r in enumerate(records) if r.get("event") == "zab_state"]
+        assert states and records[states[0]]["role"] == "looking", node.logs()
+        last = states[-1]  # the state this node settled in; every line after it says so
+        assert records[last]["role"] == role and records[last]["phase"] == "BROADCAST"
+        connected = [r for r in records[last + 1 :] if r.get("event") == "session_connected"]
+        assert connected, node.logs()
+        assert {r["role"] for r in records[last + 1 :]} == {role}, node.logs()
