@@ -264,6 +264,7 @@ async def test_kill9_during_write_storm_keeps_every_acknowledged_write(server_fa
             await c.create(f"/counters/c{w}", b"-1", makepath=True)
     ledger = Ledger()
     epochs = [zxid_epoch((await admin_status(server.address)).last_zxid)]
+    cut_short: list[int] = []
     for rnd in range(ROUNDS):
         kill_after, kill_delay = rng.randint(60, 400), rng.uniform(0.0, 0.02)
         acks = await run_storm(server.address, ledger, rnd, kill_after, kill_delay, server.pid)
@@ -274,7 +275,11 @@ async def test_kill9_during_write_storm_keeps_every_acknowledged_write(server_fa
         status = await admin_status(server.address)
         epochs.append(zxid_epoch(status.last_zxid))
         unknown = sum(1 for ops in ledger.ops for op in ops if op.round == rnd and not op.acked)
-        assert 0 < unknown <= WRITERS * IN_FLIGHT, "the kill did not land mid-storm"
+        assert unknown <= WRITERS * IN_FLIGHT
+        cut_short.append(unknown)
+    # On a loaded machine a round's in-flight ops may all have been answered
+    # before the kill landed; across the rounds, kills must cut writes short.
+    assert sum(cut_short) > 0, f"no kill landed mid-storm: {cut_short}"
     assert ledger.acks >= ROUNDS * 60
     assert len(ledger.nodes) >= ROUNDS * 30
     assert epochs == sorted(epochs) and len(set(epochs)) == len(epochs), epochs
