@@ -246,6 +246,8 @@ class EnsemblePipeline(Pipeline):
         if not self.serving:
             out.append(ConnectFailed(c.conn_id, ConnectionLoss(NOT_SERVING)))
             return
+        if self._behind(c, out):
+            return
         if c.session_id != 0:
             super()._on_connect(c, out)
             if not self.leading and self.check_session(c.session_id, c.password):

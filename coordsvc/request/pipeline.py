@@ -260,7 +260,24 @@ class Pipeline:
 
     # ---- inputs -------------------------------------------------------------
 
+    def _behind(self, c: Connect, out: list[Action]) -> bool:
+        """Refuse a client that has seen more than this server (no going back in time).
+
+        Checked before the session, so a lagging server that has not yet
+        applied the session's creation sends the client on instead of
+        calling its session expired; and before making a new session too.
+        """
+        if c.last_zxid <= self.last_applied_zxid:
+            return False
+        err = ConnectionLoss(
+            f"client has seen zxid {c.last_zxid:#x}, this server only {self.last_applied_zxid:#x}"
+        )
+        out.append(ConnectFailed(c.conn_id, err))
+        return True
+
     def _on_connect(self, c: Connect, out: list[Action]) -> None:
+        if self._behind(c, out):
+            return
         if c.session_id == 0:
             sid = self._new_session_id()
             password = self._rng.randbytes(16) if self._rng is not None else sid.to_bytes(16, "big")
@@ -272,12 +289,6 @@ class Pipeline:
         rec = self.tree.sessions.get(c.session_id)
         if not self.check_session(c.session_id, c.password):
             err = SessionExpiredError(f"session {c.session_id:#x} has expired or is unknown")
-            out.append(ConnectFailed(c.conn_id, err))
-            return
-        if c.last_zxid > self.last_applied_zxid:
-            err = ConnectionLoss(
-                f"client has seen zxid {c.last_zxid:#x}, this server only {self.last_applied_zxid:#x}"
-            )
             out.append(ConnectFailed(c.conn_id, err))
             return
         self.tracker.touch(c.session_id, self.now_ms())

@@ -90,6 +90,17 @@ def test_resume(how: str, error) -> None:
         assert isinstance(out[0], ConnectFailed) and type(out[0].error) is error
 
 
+def test_a_server_behind_the_client_refuses_before_judging_or_making_a_session() -> None:
+    """A lagging server may not know the session yet: move on, do not call it expired."""
+    d = Driver(CFG)
+    ahead = d.pipeline.last_applied_zxid + 5
+    for sid, password in ((12345, b"p" * 16), (0, b"")):
+        out = d.step(Connect(99, sid, password, 10_000, ahead))
+        assert len(out) == 1
+        assert isinstance(out[0], ConnectFailed) and type(out[0].error) is ConnectionLoss
+    assert d.pipeline.tree.sessions == {}
+
+
 def test_write_then_read_of_one_session_answered_in_order() -> None:
     d = Driver(CFG, auto_persist=False)
     sid, _ = d.connect()

@@ -1,0 +1,261 @@
+"""Sessions across a real 3-node ensemble: a client whose server dies moves on.
+
+Each test SIGKILLs or restarts one ``coordsvc serve`` process it started (by
+PID, through ``ensemble.Node``) and checks what the client sees: the same
+session, its ephemerals and its watches on another server; a watch stream
+resumed without gaps or repeats (or a clear CompactedError); and no server
+behind the client's last zxid serving it. Waits poll with deadlines.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+
+import pytest
+from coordsvc.client import AsyncClient, KazooState
+from coordsvc.client.errors import CompactedError
+from coordsvc.client.watches import EventType, WatchedEvent
+from ensemble import _client, ensembles, run
+from rawsession import RawSession
+
+from coordsvc.v1 import coordination_pb2 as pb
+
+SESSION_TIMEOUT_S = 6.0
+
+
+@pytest.fixture
+def ensemble_factory(tmp_path):
+    yield from ensembles(tmp_path)
+
+
+class InOrder(random.Random):
+    """An rng that leaves the host list as given, so the test knows where a client goes first."""
+
+    def shuffle(self, x, *args) -> None:  # noqa: ARG002
+        return None
+
+
+async def _until(pred, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not pred():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.02)  # poll interval of a deadline-bounded wait
+
+
+def _others(ens, leader):
+    return [n for n in ens.nodes.values() if n is not leader]
+
+
+def test_a_client_whose_follower_dies_keeps_its_session_ephemerals_and_watches(
+    ensemble_factory,
+) -> None:
+    ens = ensemble_factory(3)
+    leader = ens.wait_leader()
+    f1, f2 = _others(ens, leader)
+
+    async def scenario() -> None:
+        other = await _client([leader.address])
+        c = AsyncClient(
+            [f1.address, f2.address, leader.address],
+            session_timeout=SESSION_TIMEOUT_S,
+            rng=InOrder(),
+        )
+        await c.start()
+        states: list[KazooState] = []
+        suspended = asyncio.Event()
+
+        def on_state(state: KazooState) -> None:
+            states.append(state)
+            if state == KazooState.SUSPENDED:
+                suspended.set()
+
+        c.add_listener(on_state)
+        fired: list[WatchedEvent] = []
+        got_event = asyncio.Event()
+
+        def on_watch(event: WatchedEvent) -> None:
+            fired.append(event)
+            got_event.set()
+
+        try:
+            sid = c.client_id[0]
+            await c.create("/eph", b"mine", ephemeral=True)
+            await c.create("/data", b"0")
+            await c.get("/data", watch=on_watch)
+            await other.sync("/")
+            assert await other.exists("/eph") is not None
+
+            absent: list[float] = []
+            watching = True
+
+            async def watch_ephemeral() -> None:  # the ephemeral stays visible throughout
+                while watching:
+                    if await other.exists("/eph") is None:
+                        absent.append(time.monotonic())
+                    await asyncio.sleep(0.02)  # sampling interval of the check
+
+            checker = asyncio.create_task(watch_ephemeral())
+            f1.kill()
+            moved_at = time.monotonic()
+            await asyncio.wait_for(suspended.wait(), SESSION_TIMEOUT_S)
+            changed = await other.set("/data", b"1")  # made while the client is moving
+            await asyncio.wait_for(got_event.wait(), SESSION_TIMEOUT_S)
+            await _until(lambda: c.connected, SESSION_TIMEOUT_S, "the client to reconnect")
+            print(f"reconnected in {time.monotonic() - moved_at:.2f}s")
+            assert c.client_id[0] == sid
+            assert KazooState.LOST not in states, states
+            # exactly once: a later change does not fire the one-shot watch again
+            await other.set("/data", b"2")
+            await c.sync("/")
+            data, _ = await c.get("/data")
+            assert data == b"2"
+            assert fired == [WatchedEvent(EventType.CHANGED, "CONNECTED", "/data", fired[0].zxid)]
+            assert fired[0].zxid in (0, changed.mzxid), (fired, changed)
+            watching = False
+            await checker
+            assert absent == [], "the ephemeral vanished while its owner moved"
+            data, _ = await c.get("/eph")
+            assert data == b"mine"
+        finally:
+            await c.stop()
+            await other.sync("/")
+            assert await other.exists("/eph") is None  # closing the session removed it
+            await other.stop()
+
+    run(scenario())
+
+
+def test_a_watch_stream_resumes_on_another_server_without_gaps_or_repeats(
+    ensemble_factory,
+) -> None:
+    ens = ensemble_factory(3)
+    leader = ens.wait_leader()
+    f1, f2 = _others(ens, leader)
+
+    async def scenario() -> None:
+        w = await _client([leader.address])
+        # never started: its host ring is the stream's alone, first f1
+        s = AsyncClient([f1.address, f2.address, leader.address], rng=InOrder())
+        try:
+            await w.create("/ws", b"")
+            await w.create("/ws/x", b"")
+            zxids = [(await w.set("/ws/x", str(i).encode())).mzxid for i in range(10)]
+            start = zxids[4]
+            expected = zxids[5:]
+            stream = s.watch_stream("/ws", start_zxid=start)
+            got: list[WatchedEvent] = []
+
+            async def take(n: int) -> None:
+                async with asyncio.timeout(SESSION_TIMEOUT_S * 2):
+                    while len(got) < n:
+                        got.append(await anext(stream))
+
+            await take(5)  # the replayed history after start
+            f1.kill()
+            for i in range(10, 20):
+                expected.append((await w.set("/ws/x", str(i).encode())).mzxid)
+            await w.create("/ws/y", b"")
+            await w.delete("/ws/y")
+            await take(19)
+            assert [e.zxid for e in got[:15]] == expected
+            assert all(e.type == EventType.CHANGED and e.path == "/ws/x" for e in got[:15])
+            assert [(e.type, e.path) for e in got[15:]] == [
+                (EventType.CREATED, "/ws/y"),
+                (EventType.CHILD, "/ws"),
+                (EventType.DELETED, "/ws/y"),
+                (EventType.CHILD, "/ws"),
+            ]
+            zs = [e.zxid for e in got]
+            assert zs == sorted(zs) and zs[0] > start
+            # no repeat: the next event is the next change
+            last = await w.set("/ws/x", b"end")
+            await take(20)
+            assert (got[19].type, got[19].zxid) == (EventType.CHANGED, last.mzxid)
+            await stream.aclose()
+        finally:
+            await w.stop()
+
+    run(scenario())
+
+
+def test_a_watch_stream_from_before_a_servers_history_fails_with_compacted(
+    ensemble_factory,
+) -> None:
+    ens = ensemble_factory(3, 0, "--snapshot-every", "10")
+    leader = ens.wait_leader()
+    f1, _ = _others(ens, leader)
+
+    async def scenario_before() -> int:
+        w = await _client([leader.address])
+        try:
+            await w.create("/ws", b"")
+            old = (await w.set("/ws", b"1")).mzxid
+            for i in range(40):  # several snapshots
+                await w.set("/ws", str(i).encode())
+            return old
+        finally:
+            await w.stop()
+
+    old = run(scenario_before())
+    f1.stop()  # a restart: its retained history begins at its newest snapshot
+    f1.start()
+    ens.wait_leader()
+
+    async def scenario_after() -> None:
+        s = AsyncClient([f1.address])
+        stream = s.watch_stream("/ws", start_zxid=old)
+        with pytest.raises(CompactedError):
+            async with asyncio.timeout(SESSION_TIMEOUT_S):
+                await anext(stream)
+        await stream.aclose()
+
+    run(scenario_after())
+
+
+def _refused(msg: pb.ServerMessage | None) -> str:
+    assert msg is not None and msg.WhichOneof("kind") == "ended", msg
+    return pb.ErrorCode.Name(msg.ended.error.code)
+
+
+def test_a_server_behind_the_clients_last_zxid_does_not_serve_it(ensemble_factory) -> None:
+    ens = ensemble_factory(3)
+    leader = ens.wait_leader()
+    follower = _others(ens, leader)[0]
+    far = 1 << 62
+
+    async def scenario() -> None:
+        async with RawSession(follower.address) as first:
+            await first.connect()
+            sid, password = first.session_id, first.password
+            for target in (follower, leader):
+                async with RawSession(target.address) as resume:
+                    req = pb.ConnectRequest(
+                        session_id=sid, password=password, timeout_ms=4000, last_zxid=far
+                    )
+                    await resume.send(pb.ClientMessage(connect=req))
+                    assert _refused(await resume.recv()) == "CONNECTION_LOSS"
+            # the session itself is fine: an honest resume still works
+            async with RawSession(follower.address) as again:
+                await again.connect(sid, password)
+                assert again.session_id == sid
+
+    run(scenario())
+
+
+def test_a_new_session_is_not_made_by_a_server_behind_the_clients_last_zxid(
+    ensemble_factory,
+) -> None:
+    ens = ensemble_factory(3)
+    leader = ens.wait_leader()
+
+    async def scenario() -> None:
+        for target in ens.nodes.values():
+            async with RawSession(target.address) as raw:
+                req = pb.ConnectRequest(timeout_ms=4000, last_zxid=1 << 62)
+                await raw.send(pb.ClientMessage(connect=req))
+                assert _refused(await raw.recv()) == "CONNECTION_LOSS", target.id
+        assert leader.up
+
+    run(scenario())
