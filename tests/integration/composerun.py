@@ -18,6 +18,7 @@ the server has them). ``LocalEnsemble`` starts, addresses and stops the lot.
 from __future__ import annotations
 
 import os
+import random
 import re
 import selectors
 import shlex
@@ -51,11 +52,25 @@ WILDCARDS = ("0.0.0.0", "[::]", "::")
 _ADDRESS = re.compile(r"(?P<host>\[[^\]]*\]|[A-Za-z0-9_.-]+):(?P<port>\d+)")
 
 
+# Ports handed to servers before they start (peers must know each other's)
+# come from below the kernel's ephemeral range: a port taken with bind(0)
+# and released can be grabbed at once by any outgoing connection, which
+# draws from that range; these ones cannot.
+_FIXED_PORTS = (20_000, 32_000)
+_port_rng = random.Random(os.getpid() ^ time.monotonic_ns())
+
+
 def free_port() -> int:
-    """A loopback port free right now (bound, then released)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback port free right now, outside the range outgoing connections use."""
+    for _ in range(1000):
+        port = _port_rng.randrange(*_FIXED_PORTS)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free loopback port in the fixed range")
 
 
 def load_compose(path: Path = COMPOSE_FILE) -> dict:
