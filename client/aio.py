@@ -137,6 +137,7 @@ class AsyncClient:
             on_resumed=self._on_resumed,
             client_id=client_id,
         )
+        self._resumes = 0  # counts resumed connections: re-arming stays on its own
         self._states.observe(self._on_state)
 
     # ---- lifecycle --------------------------------------------------------
@@ -484,11 +485,33 @@ class AsyncClient:
 
     def _on_resumed(self, seen_zxid: int) -> None:
         """Re-arm every watch on the resumed connection, ahead of other requests."""
+        self._resumes += 1
         for op, hook in rearm_ops(self._watches, seen_zxid, self._dispatcher.submit):
-            self._session.send_now(op, hook).add_done_callback(_outcome_ignored)
+            self._rearm(op, hook, self._resumes, 0)
 
+    def _rearm(self, op: codec.OpMessage, hook: ReplyHook | None, resume: int, tries: int) -> None:
+        """Send one re-arming request; resend it while the server answers CONNECTION_LOSS.
 
-def _outcome_ignored(fut: asyncio.Future[Any]) -> None:
-    """Retrieve a background request's outcome; a failure is retried on the next resume."""
-    if not fut.cancelled() and fut.exception() is not None:
-        log.debug("re-arming a watch failed: %s", fut.exception())
+        A server of an ensemble can accept the resume and then lose its leader
+        before the re-arming read is answered: the connection stays up, so no
+        later resume would re-arm the watch. Retried only on this connection.
+        """
+        if resume != self._resumes or not self.connected:
+            return  # the connection changed: its own resume re-arms
+
+        def done(fut: asyncio.Future[tuple[pb.Response, int]]) -> None:
+            if fut.cancelled() or fut.exception() is not None:
+                log.debug(
+                    "re-arming a watch failed: %s",
+                    fut.exception() if not fut.cancelled() else "cancelled",
+                )
+                return  # the connection died: the next resume re-arms
+            resp = fut.result()[0]
+            if resp.HasField("error") and resp.error.code == pb.CONNECTION_LOSS:
+                delay = min(0.05 * 2**tries, 1.0)
+                log.debug("re-arming a watch: %s; again in %.2fs", resp.error.message, delay)
+                asyncio.get_running_loop().call_later(
+                    delay, self._rearm, op, hook, resume, tries + 1
+                )
+
+        self._session.send_now(op, hook).add_done_callback(done)
