@@ -135,17 +135,20 @@ def test_a_client_whose_server_dies_keeps_its_session_ephemerals_and_watches(
     run(scenario())
 
 
+@pytest.mark.parametrize("dies", ["follower", "leader"])
 def test_a_watch_stream_resumes_on_another_server_without_gaps_or_repeats(
-    ensemble_factory,
+    ensemble_factory, dies: str
 ) -> None:
     ens = ensemble_factory(3)
     leader = ens.wait_leader()
     f1, f2 = _others(ens, leader)
+    victim = f1 if dies == "follower" else leader
+    order = [victim] + [n for n in (f1, f2, leader) if n is not victim]
 
     async def scenario() -> None:
-        w = await _client([leader.address])
-        # never started: its host ring is the stream's alone, first f1
-        s = AsyncClient([f1.address, f2.address, leader.address], rng=InOrder())
+        w = await _client([f2.address])  # the writer's server stays up
+        # never started: its host ring is the stream's alone, first the victim
+        s = AsyncClient([n.address for n in order], rng=InOrder())
         try:
             await w.create("/ws", b"")
             await w.create("/ws/x", b"")
@@ -161,7 +164,10 @@ def test_a_watch_stream_resumes_on_another_server_without_gaps_or_repeats(
                         got.append(await anext(stream))
 
             await take(5)  # the replayed history after start
-            f1.kill()
+            victim.kill()
+            # no retried writes (a retried set whose reply was lost would apply twice)
+            await asyncio.to_thread(ens.wait_leader)
+            await w.retry(w.sync, "/")  # idempotent: retried until the writer's server serves
             for i in range(10, 20):
                 expected.append((await w.set("/ws/x", str(i).encode())).mzxid)
             await w.create("/ws/y", b"")
