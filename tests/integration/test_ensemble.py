@@ -223,6 +223,50 @@ def test_an_observer_serves_reads_and_does_not_count_in_the_quorum(ensemble_fact
     run(scenario())
 
 
+def test_observers_never_make_up_a_quorum(ensemble_factory) -> None:
+    """Voters 1-3, observers 4-5: one voter and two observers are 3 of 5 servers, no quorum."""
+    ens = ensemble_factory(3, 2)
+    leader = ens.wait_leader()
+    assert leader.id <= 3
+    survivor = next(n for i, n in ens.nodes.items() if i <= 3 and n is not leader)
+    for i in (1, 2, 3):
+        if ens.nodes[i] is not survivor:
+            ens.nodes[i].kill()
+    deadline = time.monotonic() + 10
+    while True:  # the lone voter loses its leader and looks; the observers cannot elect it
+        roles = {i: (s.role if (s := n.status()) else None) for i, n in ens.nodes.items() if n.up}
+        if roles[survivor.id] == "looking":
+            break
+        assert time.monotonic() < deadline, roles
+        time.sleep(0.05)  # poll interval of a deadline-bounded wait
+    assert "leading" not in roles.values(), roles
+
+    async def write_fails() -> None:
+        retry = RetryPolicy(max_tries=2, delay=0.05, max_delay=0.1, deadline=3)
+        c = AsyncClient([ens.nodes[4].address], session_timeout=4.0, retry=retry, connect_timeout=3)
+        with pytest.raises(Exception) as info:
+            await c.start(timeout=4)
+            await c.create("/no-quorum", b"x")
+        await c.stop()
+        assert (
+            "ConnectionLoss" in type(info.value).__name__ or "Timeout" in type(info.value).__name__
+        ), repr(info.value)
+
+    run(write_fails())
+    ens.nodes[1 if survivor.id != 1 else 2].start()
+    assert ens.wait_leader().id <= 3
+
+    async def write_works() -> None:
+        c = await _client([ens.nodes[5].address])
+        try:
+            await c.create("/quorum-again", b"ok")
+            assert await c.exists("/no-quorum") is None
+        finally:
+            await c.stop()
+
+    run(write_works())
+
+
 def test_a_far_behind_follower_is_brought_up_by_snap(ensemble_factory) -> None:
     ens = ensemble_factory(3, 0, "--snapshot-every", "10", "--snapshot-retain", "1")
     leader = ens.wait_leader()
