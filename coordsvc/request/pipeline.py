@@ -84,7 +84,7 @@ from coordsvc.tree.txn import (
 )
 from coordsvc.tree.watches import CHILD, DATA, KINDS, PERSISTENT, PERSISTENT_RECURSIVE, WatchTable
 
-__all__ = ["Pipeline", "PipelineConfig"]
+__all__ = ["Pipeline", "PipelineConfig", "pipeline_config"]
 
 _REMOVE_KINDS = {
     "any": KINDS,
@@ -112,6 +112,17 @@ class PipelineConfig:
     @property
     def max_timeout_ms(self) -> int:
         return self.max_session_timeout_ms or 20 * self.tick_ms
+
+
+def pipeline_config(server_cfg) -> PipelineConfig:
+    """The PipelineConfig of a server's settings (anything with the same field names)."""
+    return PipelineConfig(
+        server_id=server_cfg.server_id,
+        tick_ms=server_cfg.tick_ms,
+        min_session_timeout_ms=server_cfg.min_session_timeout_ms,
+        max_session_timeout_ms=server_cfg.max_session_timeout_ms,
+        max_data_bytes=server_cfg.max_data_bytes,
+    )
 
 
 @dataclass(slots=True)

@@ -96,15 +96,9 @@ def open_storage(cfg: ServerConfig) -> Storage:
 
 def build_pipeline(cfg: ServerConfig, storage: Storage):
     """A Pipeline recovered from what ``storage`` holds."""
-    from coordsvc.request.pipeline import Pipeline, PipelineConfig
+    from coordsvc.request.pipeline import Pipeline, pipeline_config
 
-    pcfg = PipelineConfig(
-        server_id=cfg.server_id,
-        tick_ms=cfg.tick_ms,
-        min_session_timeout_ms=cfg.min_session_timeout_ms,
-        max_session_timeout_ms=cfg.max_session_timeout_ms,
-        max_data_bytes=cfg.max_data_bytes,
-    )
+    pcfg = pipeline_config(cfg)
     from coordsvc.storage.snapshot import recover
 
     initial = storage.initial_state()

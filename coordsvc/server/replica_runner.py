@@ -20,7 +20,7 @@ from typing import Any
 import structlog
 
 from coordsvc.request.ensemble import EnsemblePipeline, ForwardedReply, ForwardReply
-from coordsvc.request.pipeline import PipelineConfig
+from coordsvc.request.pipeline import pipeline_config
 from coordsvc.server.logrole import set_role
 from coordsvc.server.peer_transport import PeerTransport
 from coordsvc.server.replica import Replica
@@ -235,13 +235,7 @@ def build_replica_runner(cfg: Any, storage: Any, metrics: Any) -> ReplicaRunner:
     )
     peer = ZabPeer(zcfg, storage, random.SystemRandom(), initial=initial)
     replica = Replica(peer, None)  # type: ignore[arg-type]  # the runner is its io
-    pcfg = PipelineConfig(
-        server_id=cfg.server_id,
-        tick_ms=cfg.tick_ms,
-        min_session_timeout_ms=cfg.min_session_timeout_ms,
-        max_session_timeout_ms=cfg.max_session_timeout_ms,
-        max_data_bytes=cfg.max_data_bytes,
-    )
+    pcfg = pipeline_config(cfg)
     pipeline = EnsemblePipeline(
         pcfg,
         zab=replica,

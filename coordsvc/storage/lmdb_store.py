@@ -263,15 +263,7 @@ class LmdbStorage:
                     return self._ref(self._catalog[-1])
                 raise ValueError(f"snapshot at {zxid:#x} is older than the newest one")
             name = f"snap-{zxid:016x}"
-            info = write_snapshot(image, self.snapshot_dir / name)
-            entry = pb.StoredSnapshot(
-                zxid=zxid,
-                file=name,
-                size=info.size,
-                node_count=info.node_count,
-                session_count=info.session_count,
-                created_ms=info.created_ms,
-            )
+            entry = self._write_snapshot_file(image, name)
             with self._lock:
                 catalog = [*self._catalog, entry]
                 keep, drop = catalog[-self.snapshot_retain :], catalog[: -self.snapshot_retain]
@@ -285,6 +277,18 @@ class LmdbStorage:
             if drop:
                 fsync_dir(self.snapshot_dir)
             return self._ref(entry)
+
+    def _write_snapshot_file(self, image: TreeImage, name: str) -> pb.StoredSnapshot:
+        """Write ``image`` durably as snapshots/NAME; its catalogue entry (not yet recorded)."""
+        info = write_snapshot(image, self.snapshot_dir / name)
+        return pb.StoredSnapshot(
+            zxid=image.last_zxid,
+            file=name,
+            size=info.size,
+            node_count=info.node_count,
+            session_count=info.session_count,
+            created_ms=info.created_ms,
+        )
 
     def install_snapshot(self, image: TreeImage) -> SnapshotRef:
         """Replace the whole log by ``image`` (a leader's SNAP, which may be past the log end).
@@ -302,15 +306,7 @@ class LmdbStorage:
             old = list(self._catalog)
             if any(e.file == name for e in old):
                 name = f"snap-{zxid:016x}-installed"
-            info = write_snapshot(image, self.snapshot_dir / name)
-            entry = pb.StoredSnapshot(
-                zxid=zxid,
-                file=name,
-                size=info.size,
-                node_count=info.node_count,
-                session_count=info.session_count,
-                created_ms=info.created_ms,
-            )
+            entry = self._write_snapshot_file(image, name)
 
             def fill(t: lmdb.Transaction) -> None:
                 t.put(
