@@ -22,6 +22,11 @@ through the ZAB core instead of assigning zxids itself:
   ="local"`` reads are answered from the local tree at once.
 * Losing leadership or broadcast (``RoleChanged``) fails every outstanding
   write and read with ConnectionLoss; a node not serving refuses requests.
+* A resent write (same session and xid, see ``retries.py``) is answered from
+  its first application: at once when this server has applied it, by riding
+  on the first attempt when that is still in flight here or at the leader,
+  or with the result the leader recorded (``ForwardReply`` with its zxid,
+  answered once this server has applied that zxid).
 """
 
 from __future__ import annotations
@@ -117,12 +122,17 @@ class ForwardedRequest:
 
 @dataclass(frozen=True, slots=True)
 class ForwardedReply:
-    """(Origin) the leader refused our forwarded write with this answer."""
+    """(Origin) the leader answered our forwarded write without a new txn.
+
+    Refused (``error``, a failed multi's ``result``), or a resent write's
+    first result with the ``zxid`` it was applied at.
+    """
 
     session_id: int
     xid: int
     result: Result | None
     error: CoordError | None
+    zxid: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +157,11 @@ class ForwardReply:
     xid: int
     result: Result | None
     error: CoordError | None
+    zxid: int = 0  # set when answering a resent write from its first application
+
+    def arrived(self) -> ForwardedReply:
+        """The pipeline input this reply becomes on its origin server."""
+        return ForwardedReply(self.session_id, self.xid, self.result, self.error, self.zxid)
 
 
 _LOCAL_READS = (AddWatch, RemoveWatches)
@@ -163,6 +178,7 @@ class EnsemblePipeline(Pipeline):
         self.serving = False
         self.leader: int | None = None
         self._pending: dict[tuple[int, int], _Origin] = {}  # (session, xid) -> origin
+        self._also: dict[tuple[int, int], list[_Origin]] = {}  # resends riding on a pending one
         self._reads: dict[int, tuple[int, _Pending]] = {}  # read ctx -> (key, entry)
         self._next_ctx = 0
         self._unique = 0
@@ -180,10 +196,12 @@ class EnsemblePipeline(Pipeline):
                     self._drain(key, out)
             case ForwardedRequest():
                 self._on_forwarded(inp, out)
-            case ForwardedReply(session_id=sid, xid=xid, result=result, error=error):
-                origin = self._pending.pop((sid, xid), None)
-                if origin is not None:
-                    self._refused(origin, result, error, out)
+            case ForwardedReply(session_id=sid, xid=xid, result=result, error=error, zxid=zxid):
+                for origin in self._take((sid, xid)):
+                    if zxid and result is not None:
+                        self._await_applied(origin, zxid, result, out)
+                    else:
+                        self._refused(origin, result, error, out)
             case ReadIndexReady(ctx=ctx, zxid=zxid):
                 got = self._reads.pop(ctx, None)
                 if got is not None:
@@ -209,6 +227,8 @@ class EnsemblePipeline(Pipeline):
         """A SNAP replaced the tree: start over from it (outstanding work was failed)."""
         self.tree = tree
         self._overlay = Overlay(tree)
+        self.applied.clear()
+        self._inflight.clear()
         self._history.clear()
         self._history_floor = tree.last_zxid
         self._last_proposed = max(self._last_proposed, tree.last_zxid)
@@ -231,15 +251,23 @@ class EnsemblePipeline(Pipeline):
 
     def _fail_outstanding(self, out: list[Action]) -> None:
         pending, self._pending = self._pending, {}
+        also, self._also = self._also, {}
         reads, self._reads = self._reads, {}
         self._overlay.clear()
+        self._inflight.clear()
         self._closing.clear()
         self._reaping.clear()
         err = ConnectionLoss("the leader changed; retry")
-        for origin in pending.values():
+        for origin in [*pending.values(), *(o for os in also.values() for o in os)]:
             self._refused(origin, None, err, out)
         for key, entry in reads.values():
             entry.barrier, entry.error, entry.ready = False, err, True
+            self._drain(key, out)
+        last = self.last_applied_zxid
+        for key, queue in list(self._queues.by_key.items()):
+            for entry in queue:  # resends riding on a proposal that may never commit
+                if entry.retry and not entry.ready and entry.result is None and entry.zxid > last:
+                    entry.error, entry.zxid, entry.retry, entry.ready = err, 0, False, True
             self._drain(key, out)
 
     def _on_connect(self, c: Connect, out: list[Action]) -> None:
@@ -309,6 +337,8 @@ class EnsemblePipeline(Pipeline):
 
     def _submit(self, op, sid: int, xid: int, origin: _Origin, out, *, forwarded_from=None):
         """Propose (leader) or forward (learner) one write; refuse it on failure."""
+        if self._resent(op, sid, xid, origin, out, forwarded_from):
+            return
         if not self.leading:
             if self._zab.forward((self.server_id, sid, xid, op)) is not None:
                 self._refused(origin, None, ConnectionLoss(NOT_SERVING), out)
@@ -329,8 +359,45 @@ class EnsemblePipeline(Pipeline):
             return
         self._overlay.record(changes, zxid)
         self._last_proposed = zxid
+        if sid and xid > 0:
+            self._inflight[(sid, xid)] = zxid
         if forwarded_from is None:
             self._pending[(sid, xid)] = origin
+
+    def _resent(self, op, sid: int, xid: int, origin: _Origin, out, forwarded_from) -> bool:
+        """True when (sid, xid) is a write already applied or in flight: answered as such."""
+        if not sid or xid <= 0 or isinstance(op, (CreateSessionOp, CloseSession)):
+            return False
+        key = (sid, xid)
+        done = self.applied.lookup(sid, xid)
+        if done is not None:
+            self._answer(origin, forwarded_from, sid, xid, done.result, None, out, done.zxid)
+            return True
+        if key in self._pending and origin.entry is not None:  # the first attempt is ours
+            self._also.setdefault(key, []).append(origin)
+            return True
+        zxid = self._inflight.get(key) if self.leading else None
+        if zxid is None:
+            return False
+        if origin.entry is not None:  # answered when its first attempt is applied
+            self._await_applied(origin, zxid, None, out)
+        # else: forwarded; its own server answers it when the first attempt commits
+        return True
+
+    def _await_applied(self, origin: _Origin, zxid: int, result, out: list[Action]) -> None:
+        """Answer a resent write once this server has applied its first attempt at ``zxid``."""
+        entry = origin.entry
+        if entry is None:
+            return
+        entry.retry, entry.zxid, entry.result = True, zxid, result
+        entry.waiting, entry.ready = False, False
+        self._drain(origin.key, out)
+
+    def _take(self, key: tuple[int, int]) -> list[_Origin]:
+        """The origin waiting on (session, xid) and any resends riding on it."""
+        first = self._pending.pop(key, None)
+        rest = self._also.pop(key, [])
+        return ([first] if first is not None else []) + rest
 
     def _prep(self, op, sid: int):
         if isinstance(op, CreateSessionOp):
@@ -344,16 +411,16 @@ class EnsemblePipeline(Pipeline):
             return prep_close_session(self._overlay, sid)
         return prep_write(self._overlay, op, sid)
 
-    def _answer(self, origin, forwarded_from, sid, xid, result, error, out) -> None:
+    def _answer(self, origin, forwarded_from, sid, xid, result, error, out, zxid=0) -> None:
         if forwarded_from is not None and forwarded_from != self.server_id:
-            out.append(ForwardReply(forwarded_from, sid, xid, result, error))
+            out.append(ForwardReply(forwarded_from, sid, xid, result, error, zxid))
             if isinstance(error, CoordError) and sid in self._closing:
                 self._closing.discard(sid)
             return
-        self._refused(origin, result, error, out)
+        self._refused(origin, result, error, out, zxid)
 
-    def _refused(self, origin: _Origin, result, error, out: list[Action]) -> None:
-        """Answer a write that will not commit (here)."""
+    def _refused(self, origin: _Origin, result, error, out: list[Action], zxid: int = 0) -> None:
+        """Answer a write that will not commit (here), or a resend applied here at ``zxid``."""
         if origin.connect is not None:
             out.append(ConnectFailed(origin.connect[0], error or ConnectionLoss(NOT_SERVING)))
             return
@@ -363,7 +430,7 @@ class EnsemblePipeline(Pipeline):
         if isinstance(entry.op, CloseSession) and error is not None:
             self._closing.discard(entry.session_id)
         entry.result, entry.error = result, error
-        entry.zxid, entry.waiting, entry.ready = 0, False, True
+        entry.zxid, entry.waiting, entry.ready = zxid, False, True
         self._drain(origin.key, out)
 
     def _propose(self, body, sid: int, xid: int, changes, origin: _Origin, out) -> None:
@@ -382,11 +449,14 @@ class EnsemblePipeline(Pipeline):
         origin = self._pending.pop((txn.session_id, txn.xid), None)
         if origin is not None:
             self._origins[txn.zxid] = origin
+        riders = self._also.pop((txn.session_id, txn.xid), ())
         body = txn.body
         if isinstance(body, DeleteTxn) and txn.session_id == 0 and txn.xid == 0:
             self._reaping.discard(body.path)
         self._last_proposed = max(self._last_proposed, txn.zxid)
         self._apply(txn, out)
+        for rider in riders:
+            self._await_applied(rider, txn.zxid, None, out)
 
     def _unique_xid(self) -> int:
         self._unique += 1

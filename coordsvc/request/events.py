@@ -115,6 +115,7 @@ class Connected:
     password: bytes
     timeout_ms: int
     zxid: int
+    last_xid: int = 0  # the highest write xid kept for the session: continue above it
 
 
 @dataclass(frozen=True, slots=True)

@@ -70,6 +70,7 @@ from coordsvc.request.prep import (
     prep_reap,
     prep_write,
 )
+from coordsvc.request.retries import Applied, AppliedWrites
 from coordsvc.request.validate import Limits, invalid_op, validate
 from coordsvc.session.tracker import SessionTracker, clamp_timeout
 from coordsvc.storage.base import InitialState
@@ -104,6 +105,7 @@ class PipelineConfig:
     max_data_bytes: int = 1 << 20
     max_pending_per_session: int = 10_000
     history_txns: int = 100_000  # txns of watch history kept for resumable watches
+    retry_results_per_session: int = 1024  # write results kept to answer resent writes
 
     @property
     def min_timeout_ms(self) -> int:
@@ -139,6 +141,7 @@ class _Pending:
     error: CoordError | None = None
     ready: bool = False  # the answer is already decided
     barrier: bool = False  # a read waiting for its read index (ensemble mode)
+    retry: bool = False  # a resent write: answered from its first application at zxid
 
 
 @dataclass(slots=True)
@@ -177,9 +180,10 @@ class Pipeline:
         self.config = config
         self.limits = Limits(max_data_bytes=config.max_data_bytes)
         self.tree = tree if tree is not None else DataTree()
+        self.applied = AppliedWrites(config.retry_results_per_session)
         for txn in log:
             if txn.zxid > self.tree.last_zxid:
-                self.tree.apply(txn)
+                self._record(txn, self.tree.apply(txn).result)
         self.watches = WatchTable()
         self.tracker = SessionTracker(config.tick_ms)
         self._overlay = Overlay(self.tree)
@@ -193,6 +197,7 @@ class Pipeline:
         self._last_proposed = last
         self._uncommitted: deque[Txn] = deque()
         self._origins: dict[int, _Origin] = {}
+        self._inflight: dict[tuple[int, int], int] = {}  # (session, xid) -> zxid, not applied
         self._queues = _Queues()
         self._sync_keys: set[int] = set()
         self._closing: set[int] = set()
@@ -304,7 +309,14 @@ class Pipeline:
             return
         self.tracker.touch(c.session_id, self.now_ms())
         out.append(
-            Connected(c.conn_id, c.session_id, rec.password, rec.timeout_ms, self.last_applied_zxid)
+            Connected(
+                c.conn_id,
+                c.session_id,
+                rec.password,
+                rec.timeout_ms,
+                self.last_applied_zxid,
+                self.applied.last_xid(c.session_id),
+            )
         )
 
     def _on_request(self, r: ClientRequest, out: list[Action]) -> None:
@@ -342,6 +354,8 @@ class Pipeline:
 
     def _prep_and_propose(self, key: int, entry: _Pending, out: list[Action]) -> None:
         sid = entry.session_id
+        if self._answer_resent(entry):
+            return
         if isinstance(entry.op, CloseSession):
             body, changes = prep_close_session(self._overlay, sid)
             self._closing.add(sid)
@@ -352,6 +366,25 @@ class Pipeline:
                 return
         entry.waiting = True
         self._propose(body, sid, entry.xid, changes, _Origin(key, entry), out)
+
+    def _answer_resent(self, entry: _Pending) -> bool:
+        """True when ``entry`` resends a write already applied or in flight.
+
+        An applied one is answered at once with its first result and zxid; one
+        in flight waits for its zxid and is answered from its application.
+        """
+        if not entry.session_id or entry.xid <= 0 or isinstance(entry.op, CloseSession):
+            return False
+        key = (entry.session_id, entry.xid)
+        done = self.applied.lookup(*key)
+        if done is not None:
+            entry.result, entry.zxid, entry.ready = done.result, done.zxid, True
+            return True
+        zxid = self._inflight.get(key)
+        if zxid is None:
+            return False
+        entry.retry, entry.zxid = True, zxid
+        return True
 
     def _start_read(self, key: int, entry: _Pending) -> None:
         """A read: a sync waits until what was proposed before it is applied."""
@@ -375,6 +408,7 @@ class Pipeline:
         self._counter = zxid_counter(last) if zxid_epoch(last) == self.epoch else 0
         now = self.now_ms()
         for txn in aborted:
+            self._inflight.pop((txn.session_id, txn.xid), None)
             origin = self._origins.pop(txn.zxid, None)
             body = txn.body
             if isinstance(body, CloseSessionTxn):
@@ -395,6 +429,8 @@ class Pipeline:
             for entry in queue:
                 if isinstance(entry.op, Sync) and entry.zxid > last:
                     entry.zxid = last
+                elif entry.retry and entry.zxid > last:  # its first attempt failed with it
+                    entry.error, entry.zxid, entry.retry, entry.ready = error, 0, False, True
             self._drain(key, out)
 
     def _on_tick(self, now: int, out: list[Action]) -> None:
@@ -421,6 +457,8 @@ class Pipeline:
         self._last_proposed = zxid
         self._uncommitted.append(txn)
         self._origins[zxid] = origin
+        if sid and xid > 0:
+            self._inflight[(sid, xid)] = zxid
         if origin.entry is not None:
             origin.entry.zxid = zxid
         out.append(Persist((txn,)))
@@ -431,6 +469,8 @@ class Pipeline:
             self.watches.remove_session(body.session_id)
         applied = self.tree.apply(txn)
         self._overlay.applied(txn.zxid)
+        self._inflight.pop((txn.session_id, txn.xid), None)
+        self._record(txn, applied.result)
         events = tuple(WatchEventValue(t, p, txn.zxid) for t, p in applied.triggers)
         for ev in events:
             for sid in self.watches.trigger(ev.type, ev.path):
@@ -460,6 +500,18 @@ class Pipeline:
                 self._reaping.discard(origin.reap)
             elif origin.entry is not None:
                 self._finish(origin, applied.result, out)
+
+    def _record(self, txn: Txn, result: Result) -> None:
+        """Keep a session write's result for resends; forget an ended session's."""
+        sid, body = txn.session_id, txn.body
+        if isinstance(body, CloseSessionTxn):
+            self.applied.forget(body.session_id)
+            return
+        if not sid or txn.xid <= 0 or isinstance(body, CreateSessionTxn):
+            return
+        rec = self.tree.sessions.get(sid)
+        timeout = rec.timeout_ms if rec is not None else self.config.max_timeout_ms
+        self.applied.record(sid, txn.xid, Applied(txn.zxid, txn.time_ms, result), timeout)
 
     def _finish(self, origin: _Origin, result: Result, out: list[Action]) -> None:
         entry = origin.entry
@@ -496,6 +548,9 @@ class Pipeline:
     def _read(self, e: _Pending) -> None:
         """Answer a read from the local tree, registering its watch."""
         e.ready = True
+        if e.retry:
+            self._answer_retry(e)
+            return
         e.zxid = 0
         op, sid, tree = e.op, e.session_id, self.tree
         try:
@@ -536,6 +591,14 @@ class Pipeline:
                     raise TypeError(f"not a read: {op!r}")
         except CoordError as err:
             e.error = err
+
+    def _answer_retry(self, e: _Pending) -> None:
+        """A resent write whose first attempt is now applied: answer with that result."""
+        done = self.applied.lookup(e.session_id, e.xid)
+        if done is not None:
+            e.result, e.zxid = done.result, done.zxid
+        elif e.result is None:  # nothing kept and no answer from the leader: try again
+            e.error, e.zxid = ConnectionLoss("the first attempt's result is unknown; retry"), 0
 
     # ---- helpers ------------------------------------------------------------
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import structlog
 
-from coordsvc.request.ensemble import EnsemblePipeline, ForwardedReply, ForwardReply
+from coordsvc.request.ensemble import EnsemblePipeline, ForwardReply
 from coordsvc.request.pipeline import pipeline_config
 from coordsvc.server.logrole import set_role
 from coordsvc.server.peer_transport import PeerTransport
@@ -129,8 +129,7 @@ class ReplicaRunner(Runner):
 
     def _on_peer_message(self, sender: int, value: Any) -> None:
         if isinstance(value, ForwardReply):
-            reply = ForwardedReply(value.session_id, value.xid, value.result, value.error)
-            self.submit(reply)
+            self.submit(value.arrived())
         else:
             self.submit(lambda: self.replica.receive(sender, value))
 

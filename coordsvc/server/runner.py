@@ -253,6 +253,7 @@ class Runner:
                     timeout_ms=a.timeout_ms,
                     server_id=self.server_id,
                     zxid=a.zxid,
+                    last_xid=a.last_xid,
                 )
             )
         )

@@ -367,18 +367,20 @@ class ConnectRequest(_message.Message):
     def __init__(self, session_id: _Optional[int] = ..., password: _Optional[bytes] = ..., timeout_ms: _Optional[int] = ..., last_zxid: _Optional[int] = ...) -> None: ...
 
 class ConnectResponse(_message.Message):
-    __slots__ = ("session_id", "password", "timeout_ms", "server_id", "zxid")
+    __slots__ = ("session_id", "password", "timeout_ms", "server_id", "zxid", "last_xid")
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     PASSWORD_FIELD_NUMBER: _ClassVar[int]
     TIMEOUT_MS_FIELD_NUMBER: _ClassVar[int]
     SERVER_ID_FIELD_NUMBER: _ClassVar[int]
     ZXID_FIELD_NUMBER: _ClassVar[int]
+    LAST_XID_FIELD_NUMBER: _ClassVar[int]
     session_id: int
     password: bytes
     timeout_ms: int
     server_id: int
     zxid: int
-    def __init__(self, session_id: _Optional[int] = ..., password: _Optional[bytes] = ..., timeout_ms: _Optional[int] = ..., server_id: _Optional[int] = ..., zxid: _Optional[int] = ...) -> None: ...
+    last_xid: int
+    def __init__(self, session_id: _Optional[int] = ..., password: _Optional[bytes] = ..., timeout_ms: _Optional[int] = ..., server_id: _Optional[int] = ..., zxid: _Optional[int] = ..., last_xid: _Optional[int] = ...) -> None: ...
 
 class Request(_message.Message):
     __slots__ = ("xid", "create", "delete", "exists", "get_data", "set_data", "get_children", "multi", "sync", "add_watch", "remove_watches", "close_session")

@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "sim"))
 
 from sim_node import SimDisk  # noqa: E402
 
-from coordsvc.request.ensemble import EnsemblePipeline, ForwardedReply, ForwardReply  # noqa: E402
+from coordsvc.request.ensemble import EnsemblePipeline, ForwardReply  # noqa: E402
 from coordsvc.request.events import ClientRequest, Connect, Connected, Reply  # noqa: E402
 from coordsvc.request.ops import Op  # noqa: E402
 from coordsvc.request.pipeline import PipelineConfig  # noqa: E402
@@ -107,7 +107,7 @@ class Cluster:
                 continue
             moved = True
             if isinstance(msg, ForwardReply):
-                node.replica.handle(ForwardedReply(msg.session_id, msg.xid, msg.result, msg.error))
+                node.replica.handle(msg.arrived())
             else:
                 node.replica.receive(src, msg)
         for node in self.nodes.values():
@@ -150,13 +150,14 @@ class Cluster:
         (c,) = [a for a in node.actions if isinstance(a, Connected) and a.conn_id == conn]
         return conn, c.session_id
 
-    def send(self, node: Node, conn: int, sid: int, op: Op) -> int:
-        xid = next(self._xids)
+    def send(self, node: Node, conn: int, sid: int, op: Op, xid: int | None = None) -> int:
+        """Send ``op`` (a resend when ``xid`` is given); return its xid."""
+        xid = next(self._xids) if xid is None else xid
         node.replica.handle(ClientRequest(conn, sid, xid, op))
         return xid
 
-    def call(self, node: Node, conn: int, sid: int, op: Op) -> Reply:
-        xid = self.send(node, conn, sid, op)
+    def call(self, node: Node, conn: int, sid: int, op: Op, xid: int | None = None) -> Reply:
+        xid = self.send(node, conn, sid, op, xid)
         self.settle()
         got = [r for r in node.replies() if r.conn_id == conn and r.xid == xid]
         assert len(got) == 1, f"{len(got)} replies to xid {xid} on node {node.id}"

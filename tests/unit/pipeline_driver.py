@@ -37,6 +37,7 @@ class Driver:
         pipeline: Pipeline | None = None,
         auto_persist: bool = True,
         now_ms: int = 0,
+        first_xid: int = 1,
     ) -> None:
         self.pipeline = pipeline or Pipeline(config or PipelineConfig(), now_ms=now_ms)
         self.auto_persist = auto_persist
@@ -45,7 +46,7 @@ class Driver:
         self.unpersisted: list[Txn] = []
         self.conn_of: dict[int, int] = {}  # session id -> its connection
         self._conn_ids = itertools.count(1)
-        self._xids = itertools.count(1)
+        self._xids = itertools.count(first_xid)  # xids never repeat within a session
 
     # ---- raw stepping -------------------------------------------------------
 
@@ -92,9 +93,11 @@ class Driver:
             self.conn_of[session_id] = conn
         return out
 
-    def send(self, session_id: int, op: Op, *, conn_id: int | None = None) -> int:
-        """Send a request; return its xid (the actions land in ``actions``)."""
-        xid = next(self._xids)
+    def send(
+        self, session_id: int, op: Op, *, conn_id: int | None = None, xid: int | None = None
+    ) -> int:
+        """Send a request (a resend when ``xid`` is given); return its xid."""
+        xid = next(self._xids) if xid is None else xid
         conn = conn_id if conn_id is not None else self.conn_of.get(session_id, 999)
         self.step(ClientRequest(conn, session_id, xid, op))
         return xid

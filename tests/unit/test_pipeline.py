@@ -414,7 +414,7 @@ def test_restart_from_the_log_continues_where_it_left_off() -> None:
     assert again.tree.signature() == d.tree.signature()
     assert zxid_epoch(again.last_applied_zxid) + 1 == again.epoch
     assert sid in again.tracker
-    d2 = Driver(pipeline=again)
+    d2 = Driver(pipeline=again, first_xid=100)  # the same client, carrying on
     reply = d2.call(sid, Create("/q/s-", sequential=True))
     assert reply.result.path == "/q/s-0000000001" and reply.zxid > d.log[-1].zxid
     with pytest.raises(CompactedError):
