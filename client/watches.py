@@ -170,6 +170,7 @@ def missed_event(
     data watch whose node is gone missed DELETED, or CHANGED when its mzxid
     (``changed_zxid``) is newer; an exist watch whose node now exists missed
     CREATED; a child watch missed DELETED, or CHILD when its pzxid is newer.
+    The zxid the event then carries is the change's (``rewatch`` dates it).
     """
     if kind is WatchKind.EXIST:
         return EventType.CREATED if exists else None

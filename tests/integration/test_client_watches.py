@@ -13,7 +13,8 @@ import time
 from collections.abc import AsyncIterator
 
 import pytest
-from coordsvc.client import AsyncClient, Client, EventType, WatchedEvent
+from composerun import free_port
+from coordsvc.client import AsyncClient, Client, EventType, KazooState, WatchedEvent
 
 E = EventType
 
@@ -233,6 +234,78 @@ async def test_a_raising_callback_does_not_break_the_client(
     await client.sync("/")
     assert kinds(after) == [("CHANGED", "/b")]
     assert (await client.get("/b"))[0] == b"x"
+
+
+async def _wait_state(states: list[KazooState], changed: asyncio.Event, want, n: int) -> None:
+    async with asyncio.timeout(15.0):
+        while states.count(want) < n:
+            changed.clear()
+            await changed.wait()
+
+
+async def test_a_change_missed_while_away_fires_with_the_zxid_of_the_change(
+    server_factory,
+) -> None:
+    """A server restarted from its log keeps the session but no watch: on resume the SDK
+    re-arms them and synthesizes what they missed, dated by the change (as a live event
+    would be), not by the re-arming read, which is later here.
+
+    The changes are made through the store restarted on another port, so the client
+    (which knows only the first port) cannot come back before they are all made.
+    """
+    home = f"127.0.0.1:{free_port()}"
+    flags = {"tick_ms": 200, "max_session_timeout_ms": 20_000}
+    server = server_factory(listen=home, **flags)
+    states: list[KazooState] = []
+    changed = asyncio.Event()
+
+    def on_state(state: KazooState) -> None:
+        states.append(state)
+        changed.set()
+
+    client = AsyncClient(server.address, session_timeout=10.0)
+    client.add_listener(on_state)
+    seen: list[WatchedEvent] = []
+    try:
+        await client.start()
+        for path in ("/d", "/c", "/same", "/dir", "/dir/gone"):
+            await client.create(path)
+        await client.get("/d", watch=seen.append)
+        await client.exists("/new", watch=seen.append)
+        await client.get_children("/c", watch=seen.append)
+        await client.get("/same", watch=seen.append)
+        await client.get("/dir/gone", watch=seen.append)
+        await client.get_children("/dir/gone", watch=seen.append)
+
+        server.kill()
+        await _wait_state(states, changed, KazooState.SUSPENDED, 1)
+        aside = server_factory(data_dir=server.data_dir, **flags)  # on a port of its own
+        async with AsyncClient(aside.address) as other:
+            await other.set("/d", b"1")
+            await other.create("/new", b"0")
+            await other.set("/new", b"1")  # one CREATED stands for both: the newest zxid
+            await other.create("/c/kid")
+            await other.delete("/dir/gone")
+            await other.create("/later")  # the re-arming reads come after this
+            later = (await other.exists("/later")).czxid
+        aside.kill()
+        server = server_factory(data_dir=server.data_dir, listen=home, **flags)
+        await _wait_state(states, changed, KazooState.CONNECTED, 2)
+        await client.sync("/")  # its reply comes after every re-arming reply
+
+        assert states == [KazooState.CONNECTED, KazooState.SUSPENDED, KazooState.CONNECTED]
+        got = {(e.type.value, e.path): e.zxid for e in seen}
+        assert len(seen) == len(got)  # each once
+        d, new, c, parent = [await client.exists(p) for p in ("/d", "/new", "/c", "/dir")]
+        assert got == {
+            ("CHANGED", "/d"): d.mzxid,
+            ("CREATED", "/new"): new.mzxid,
+            ("CHILD", "/c"): c.pzxid,
+            ("DELETED", "/dir/gone"): parent.pzxid,  # the deletion set its parent's pzxid
+        }
+        assert max(got.values()) < later
+    finally:
+        await client.stop()
 
 
 def test_sync_client_callback_runs_before_a_later_get_returns(server) -> None:

@@ -217,15 +217,16 @@ def test_exist_watches_route_like_data_watches() -> None:
     assert woken == ["E/a"] and not reg.has(X, "/a")
 
 
-def _reply(**kw: object) -> pb.Response:
-    return pb.Response(xid=1, zxid=50, **kw)
+def _reply(zxid: int = 50, **kw: object) -> pb.Response:
+    return pb.Response(xid=1, zxid=zxid, **kw)
 
 
-def test_rearm_ops_cover_every_watch_and_deliver_what_was_missed() -> None:
-    reg = WatchRegistry()
-    calls: list[str] = []
-    for kind, path in [(D, "/d"), (X, "/x"), (C, "/c"), (P, "/p"), (R, "/r"), (D, "/same")]:
-        reg.add(kind, path, lambda e, k=kind: calls.append(f"{k.name}:{e.type}:{e.path}"))
+def _hooks(ops) -> dict[tuple[str, str, bool], object]:
+    """The re-arming ops by (request, path, watch?): their hooks."""
+    return {(name, msg.path, getattr(msg, "watch", False)): hook for (name, msg), hook in ops}
+
+
+def _recorder(reg: WatchRegistry) -> tuple[list[tuple[int, WatchedEvent]], object]:
     delivered: list[tuple[int, WatchedEvent]] = []
 
     def deliver(callbacks, event) -> None:
@@ -233,28 +234,141 @@ def test_rearm_ops_cover_every_watch_and_deliver_what_was_missed() -> None:
         for fn in callbacks:
             fn(event)
 
-    ops = rearm_ops(reg, seen_zxid=10, deliver=deliver)
-    by_path = {msg.path: (name, msg, hook) for (name, msg), hook in ops}
-    assert {p: (n, getattr(m, "watch", None)) for p, (n, m, _) in by_path.items()} == {
-        "/d": ("exists", True),
-        "/x": ("exists", True),
-        "/same": ("exists", True),
-        "/c": ("get_children", True),
-        "/p": ("add_watch", None),
-        "/r": ("add_watch", None),
-    }
-    assert by_path["/p"][1].mode == pb.WATCH_MODE_PERSISTENT
-    assert by_path["/r"][1].mode == pb.WATCH_MODE_PERSISTENT_RECURSIVE
-    assert by_path["/p"][2] is None
+    return delivered, deliver
 
-    by_path["/d"][2](_reply(exists=pb.ExistsResponse(stat=pb.Stat(mzxid=11))))
-    by_path["/x"][2](_reply(exists=pb.ExistsResponse(stat=pb.Stat(mzxid=12))))
-    by_path["/c"][2](_reply(error=pb.Error(code=pb.NO_NODE)))
-    by_path["/same"][2](_reply(exists=pb.ExistsResponse(stat=pb.Stat(mzxid=9))))
+
+def _stat(**kw: int) -> pb.ExistsResponse:
+    return pb.ExistsResponse(stat=pb.Stat(**kw))
+
+
+def test_rearm_ops_cover_every_watch_and_deliver_what_was_missed() -> None:
+    reg = WatchRegistry()
+    calls: list[str] = []
+    for kind, path in [(D, "/d"), (X, "/x"), (C, "/c"), (P, "/p"), (R, "/r"), (D, "/same")]:
+        reg.add(kind, path, lambda e, k=kind: calls.append(f"{k.name}:{e.type}:{e.path}"))
+    delivered, deliver = _recorder(reg)
+
+    ops = rearm_ops(reg, seen_zxid=10, deliver=deliver)
+    assert [(name, msg.path) for (name, msg), _ in ops] == [
+        ("exists", "/d"),
+        ("exists", "/same"),
+        ("exists", "/x"),
+        ("get_children", "/c"),
+        ("exists", "/"),  # the parent of the data and child watches, once, after them
+        ("add_watch", "/p"),
+        ("add_watch", "/r"),
+    ]
+    hooks = _hooks(ops)
+    assert ops[4][0][1].watch is False
+    assert ops[5][0][1].mode == pb.WATCH_MODE_PERSISTENT
+    assert ops[6][0][1].mode == pb.WATCH_MODE_PERSISTENT_RECURSIVE
+    assert ops[5][1] is None and ops[6][1] is None
+
+    hooks["exists", "/d", True](_reply(exists=_stat(mzxid=11, czxid=2)))
+    hooks["exists", "/x", True](_reply(exists=_stat(mzxid=12, czxid=12)))
+    hooks["get_children", "/c", True](_reply(zxid=51, error=pb.Error(code=pb.NO_NODE)))
+    hooks["exists", "/same", True](_reply(exists=_stat(mzxid=9)))
+    # the deletion waits for its parent's pzxid to be dated
+    assert calls == ["DATA:CHANGED:/d", "EXIST:CREATED:/x"]
+    hooks["exists", "/", False](_reply(zxid=52, exists=_stat(pzxid=20)))
     assert calls == ["DATA:CHANGED:/d", "EXIST:CREATED:/x", "CHILD:DELETED:/c"]
-    assert all(event.zxid == 50 for _, event in delivered)
+    # each event carries the zxid of its change, not that of the re-arming read
+    assert [(e.path, e.zxid) for _, e in delivered] == [("/d", 11), ("/x", 12), ("/c", 20)]
     assert reg.has(D, "/same")  # nothing missed: still armed
     assert not reg.has(D, "/d") and not reg.has(X, "/x") and not reg.has(C, "/c")
+
+
+@pytest.mark.parametrize(
+    ("kind", "reply", "expected"),
+    [
+        (D, _reply(exists=_stat(mzxid=17, czxid=3)), (E.CHANGED, 17)),  # mzxid
+        (X, _reply(exists=_stat(mzxid=17, czxid=12)), (E.CREATED, 17)),  # newest change
+        (X, _reply(exists=_stat(mzxid=12, czxid=12)), (E.CREATED, 12)),  # = its creation
+        (
+            C,
+            _reply(get_children=pb.GetChildrenResponse(stat=pb.Stat(pzxid=15, mzxid=30))),
+            (E.CHILD, 15),
+        ),
+    ],
+)
+def test_a_missed_event_carries_the_zxid_of_the_change(kind, reply, expected) -> None:
+    reg = WatchRegistry()
+    reg.add(kind, "/a/n", lambda e: None)
+    delivered, deliver = _recorder(reg)
+    (_, hook), *_ = rearm_ops(reg, seen_zxid=10, deliver=deliver)
+    hook(reply)
+    assert [(e.type, e.zxid) for _, e in delivered] == [expected]
+
+
+@pytest.mark.parametrize(
+    ("parent_reply", "expected"),
+    [
+        (_reply(zxid=60, exists=_stat(pzxid=42)), 42),  # the deletion set the parent's pzxid
+        (_reply(zxid=60, exists=_stat(pzxid=58)), 55),  # children changed since: the read's
+        (_reply(zxid=60, error=pb.Error(code=pb.NO_NODE)), 55),  # parent gone too
+        (_reply(zxid=60, error=pb.Error(code=pb.CONNECTION_LOSS)), 55),  # parent unread
+    ],
+)
+def test_a_missed_deletion_is_dated_by_the_parents_pzxid_at_most_the_read(
+    parent_reply: pb.Response, expected: int
+) -> None:
+    reg = WatchRegistry()
+    reg.add(D, "/a/n", lambda e: None)
+    reg.add(C, "/a/n", lambda e: None)
+    delivered, deliver = _recorder(reg)
+    hooks = _hooks(rearm_ops(reg, seen_zxid=10, deliver=deliver))
+    assert set(hooks) == {
+        ("exists", "/a/n", True),
+        ("get_children", "/a/n", True),
+        ("exists", "/a", False),
+    }
+    gone = _reply(zxid=55, error=pb.Error(code=pb.NO_NODE))
+    hooks["exists", "/a/n", True](gone)
+    hooks["get_children", "/a/n", True](gone)
+    assert delivered == []
+    hooks["exists", "/a", False](parent_reply)
+    # one event for the node, as live, waking the data and the child watch
+    assert [(n, e.type, e.zxid) for n, e in delivered] == [(2, E.DELETED, expected)]
+    assert not reg.has(D, "/a/n") and not reg.has(C, "/a/n")
+    hooks["exists", "/a", False](parent_reply)  # a resent parent read delivers nothing twice
+    assert len(delivered) == 1
+
+
+def test_a_callback_watching_a_deleted_nodes_data_and_children_runs_once() -> None:
+    reg, woken = registry_with([(D, "/a/n")])
+    fn = reg.take(D, "/a/n")[0]
+    reg.add(D, "/a/n", fn)
+    reg.add(C, "/a/n", fn)
+    hooks = _hooks(rearm_ops(reg, seen_zxid=10, deliver=_recorder(reg)[1]))
+    gone = _reply(zxid=55, error=pb.Error(code=pb.NO_NODE))
+    hooks["exists", "/a/n", True](gone)
+    hooks["get_children", "/a/n", True](gone)
+    hooks["exists", "/a", False](_reply(zxid=56, exists=_stat(pzxid=44)))
+    assert woken == ["D/a/n"]
+
+
+def test_a_deletion_found_after_the_parents_reply_is_dated_by_its_own_read() -> None:
+    """A node read resent (after CONNECTION_LOSS) is answered after its parent's read:
+    that pzxid may predate the deletion, so the node's own read dates it."""
+    reg = WatchRegistry()
+    reg.add(D, "/a/n", lambda e: None)
+    delivered, deliver = _recorder(reg)
+    hooks = _hooks(rearm_ops(reg, seen_zxid=10, deliver=deliver))
+    hooks["exists", "/a/n", True](_reply(error=pb.Error(code=pb.CONNECTION_LOSS)))
+    hooks["exists", "/a", False](_reply(zxid=30, exists=_stat(pzxid=20)))
+    hooks["exists", "/a/n", True](_reply(zxid=35, error=pb.Error(code=pb.NO_NODE)))
+    assert [(e.type, e.zxid) for _, e in delivered] == [(E.DELETED, 35)]
+
+
+def test_a_deletion_whose_watch_a_live_event_consumed_is_not_delivered() -> None:
+    reg = WatchRegistry()
+    reg.add(D, "/a/n", lambda e: None)
+    delivered, deliver = _recorder(reg)
+    hooks = _hooks(rearm_ops(reg, seen_zxid=10, deliver=deliver))
+    hooks["exists", "/a/n", True](_reply(error=pb.Error(code=pb.NO_NODE)))
+    reg.route(WatchedEvent(E.CREATED, "CONNECTED", "/a/n", 51))  # re-created meanwhile
+    hooks["exists", "/a", False](_reply(exists=_stat(pzxid=51)))
+    assert delivered == []
 
 
 def test_rearm_hook_ignores_watches_already_consumed_and_unknown_errors() -> None:
@@ -262,11 +376,10 @@ def test_rearm_hook_ignores_watches_already_consumed_and_unknown_errors() -> Non
     reg.add(D, "/d", lambda e: None)
     reg.add(C, "/c", lambda e: None)
     delivered: list[WatchedEvent] = []
-    ops = {
-        msg.path: hook for (_, msg), hook in rearm_ops(reg, 10, lambda cbs, e: delivered.append(e))
-    }
+    hooks = _hooks(rearm_ops(reg, 10, lambda cbs, e: delivered.append(e)))
     reg.take(D, "/d")  # a buffered event consumed it before the reply came
-    ops["/d"](_reply(exists=pb.ExistsResponse()))
-    ops["/c"](_reply(error=pb.Error(code=pb.SYSTEM_ERROR)))
+    hooks["exists", "/d", True](_reply(exists=pb.ExistsResponse()))
+    hooks["get_children", "/c", True](_reply(error=pb.Error(code=pb.SYSTEM_ERROR)))
+    hooks["exists", "/", False](_reply(exists=_stat(pzxid=40)))
     assert delivered == []
     assert reg.has(C, "/c")
