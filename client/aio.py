@@ -437,7 +437,12 @@ class AsyncClient:
         if start_zxid is None and self.last_zxid:
             start_zxid = self.last_zxid
         return WatchStream(
-            self._hosts, path, recursive=recursive, start_zxid=start_zxid, backoff=self._backoff
+            self._hosts,
+            path,
+            recursive=recursive,
+            start_zxid=start_zxid,
+            backoff=self._backoff,
+            search_timeout=self._session_timeout,
         )
 
     # ---- plumbing ---------------------------------------------------------

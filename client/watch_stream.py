@@ -4,6 +4,15 @@ Unlike session watches this needs no session and never misses an event: the
 stream remembers the zxid it has seen up to (events and the server's progress
 markers), and when the stream breaks it reopens on a server of the ring
 asking for everything after that zxid. Events already delivered are skipped.
+
+Each server keeps its own window of history: one restarted, or brought up to
+date by a snapshot, keeps only what it applied since. Such a server answers
+COMPACTED for an older zxid although another server may still have it, so a
+COMPACTED answer sends the stream on to the servers that have not given it;
+CompactedError reaches the user only when every server of the connection
+string has answered it, or when ``search_timeout`` (the client's session
+timeout) has passed since the first one did while the others could not be
+reached.
 """
 
 from __future__ import annotations
@@ -14,7 +23,7 @@ from collections import deque
 from collections.abc import AsyncIterator
 
 import grpc
-from coordsvc.client.errors import ConnectionClosedError, error_for_code
+from coordsvc.client.errors import CompactedError, ConnectionClosedError, error_for_code
 from coordsvc.client.hosts import HostRing
 from coordsvc.client.retry import RetryPolicy
 from coordsvc.client.watches import WatchedEvent, event_from_pb
@@ -49,9 +58,9 @@ class WatchStream(AsyncIterator[WatchedEvent]):
 
     ``zxid`` is the resume point: everything up to it has been received.
     Errors the server reports for the request itself (InvalidPathError,
-    CompactedError when ``start_zxid`` is older than the kept history) are
-    raised; a broken stream is reopened with backoff, forever, until
-    ``aclose()``.
+    CompactedError when the resume point is older than the history every
+    reachable server keeps, see the module doc) are raised; a broken stream
+    is reopened with backoff, forever, until ``aclose()``.
     """
 
     def __init__(
@@ -62,6 +71,7 @@ class WatchStream(AsyncIterator[WatchedEvent]):
         recursive: bool,
         start_zxid: int | None,
         backoff: RetryPolicy,
+        search_timeout: float = 10.0,
     ) -> None:
         self._hosts = hosts
         self.path = path
@@ -74,6 +84,12 @@ class WatchStream(AsyncIterator[WatchedEvent]):
         self._call: grpc.aio.UnaryStreamCall | None = None
         self._closed = False
         self._pauses = backoff.delays()
+        self._address = ""
+        self._search_timeout = search_timeout
+        self._clock = backoff.clock
+        # servers that answered COMPACTED for the resume point, with their reason
+        self._compacted: dict[str, str] = {}
+        self._search_started = 0.0
 
     def __aiter__(self) -> WatchStream:
         return self
@@ -103,12 +119,19 @@ class WatchStream(AsyncIterator[WatchedEvent]):
         try:
             msg = await self._call.read()
         except grpc.aio.AioRpcError as exc:
+            address = self._address
             await self._drop()
             code = _error_code(exc)
+            if code == "COMPACTED":
+                if (err := self._compacted_at(address, exc.details() or code)) is not None:
+                    raise err from None
+                return  # on to a server that has not answered it
             if code is not None and exc.code() not in _TRANSIENT:
                 raise error_for_code(code, exc.details() or code, self.path) from None
             if exc.code() not in _TRANSIENT:
                 raise
+            if (err := self._search_over()) is not None:
+                raise err from None
             log.info("watch stream on %s broke (%s); resuming", self.path, exc.code().name)
             await self._pause()
             return
@@ -119,9 +142,12 @@ class WatchStream(AsyncIterator[WatchedEvent]):
             return
         if msg is grpc.aio.EOF:
             await self._drop()
+            if (err := self._search_over()) is not None:
+                raise err
             await self._pause()
             return
         self._pauses = self._backoff.delays()
+        self._compacted.clear()  # this server has the history: the search is over
         self._take(msg)
 
     def _take(self, msg: pb.WatchResponse) -> None:
@@ -135,8 +161,47 @@ class WatchStream(AsyncIterator[WatchedEvent]):
         self.zxid = max(self.zxid, last, msg.zxid)
         self._from_now = False
 
-    async def _open(self) -> None:
+    def _compacted_at(self, address: str, reason: str) -> CompactedError | None:
+        """Note a COMPACTED answer; the error to raise when no server is left to ask."""
+        if not self._compacted:
+            self._search_started = self._clock()
+        self._compacted[address] = reason
+        if all(host in self._compacted for host in self._hosts.hosts):
+            return self._give_up()
+        log.info(
+            "watch stream on %s: %s has no history after %#x; trying another server",
+            self.path,
+            address,
+            self.zxid,
+        )
+        return self._search_over()
+
+    def _search_over(self) -> CompactedError | None:
+        """The error to raise once a search for the history has run out of time."""
+        if self._compacted and self._clock() - self._search_started >= self._search_timeout:
+            return self._give_up()
+        return None
+
+    def _give_up(self) -> CompactedError:
+        answered = "; ".join(f"{host}: {why}" for host, why in self._compacted.items())
+        silent = [host for host in self._hosts.hosts if host not in self._compacted]
+        message = f"no server keeps the history after zxid {self.zxid:#x} ({answered})"
+        if silent:
+            message += f"; not reached within {self._search_timeout:g}s: {', '.join(silent)}"
+        self._compacted.clear()
+        return CompactedError(message, self.path)
+
+    def _next_host(self) -> str:
+        """The next server of the ring, skipping those that answered COMPACTED."""
         address = self._hosts.next()
+        for _ in range(len(self._hosts) - 1):
+            if address not in self._compacted:
+                break
+            address = self._hosts.next()
+        return address
+
+    async def _open(self) -> None:
+        address = self._address = self._next_host()
         self._channel = grpc.aio.insecure_channel(address)
         stub = pb_grpc.CoordinationStub(self._channel)
         request = pb.WatchRequest(path=self.path, recursive=self.recursive, start_zxid=self.zxid)
@@ -152,4 +217,7 @@ class WatchStream(AsyncIterator[WatchedEvent]):
 
     async def _pause(self) -> None:
         pause = next(self._pauses, self._backoff.max_delay)
+        if self._compacted:  # searching for the history: not past the search's end
+            left = self._search_timeout - (self._clock() - self._search_started)
+            pause = max(0.0, min(pause, left))
         await self._backoff.sleep(pause)

@@ -10,9 +10,11 @@ behind the client's last zxid serving it. Waits poll with deadlines.
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import time
 
+import grpc
 import pytest
 from coordsvc.client import AsyncClient, KazooState
 from coordsvc.client.errors import CompactedError, ConnectionLoss
@@ -20,6 +22,8 @@ from coordsvc.client.watches import EventType, WatchedEvent
 from ensemble import _client, ensembles, run
 from rawsession import RawSession
 
+from coordsvc.v1 import admin_pb2 as apb
+from coordsvc.v1 import admin_pb2_grpc as apb_grpc
 from coordsvc.v1 import coordination_pb2 as pb
 
 SESSION_TIMEOUT_S = 6.0
@@ -196,12 +200,83 @@ def test_a_watch_stream_resumes_on_another_server_without_gaps_or_repeats(
     run(scenario())
 
 
-def test_a_watch_stream_from_before_a_servers_history_fails_with_compacted(
+def test_a_watch_stream_resumes_past_a_restarted_server_via_one_that_keeps_the_history(
+    ensemble_factory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A restarted server keeps watch history only from its restart on: it answers
+    COMPACTED for an older resume point, and the stream goes on to a server that has it."""
+    caplog.set_level(logging.INFO, logger="coordsvc.client.watch_stream")
+    ens = ensemble_factory(3)
+    leader = ens.wait_leader()
+    f1, f2 = _others(ens, leader)
+    order = [f2, f1, leader]  # the stream starts on f2; when f2 dies it tries f1 first
+
+    async def scenario() -> None:
+        w = await _client([leader.address])  # the writer's server stays up
+        s = AsyncClient([n.address for n in order], rng=InOrder())  # never started
+        try:
+            await w.create("/ws", b"")
+            await w.create("/ws/x", b"")
+            zxids = [(await w.set("/ws/x", str(i).encode())).mzxid for i in range(10)]
+            expected = zxids[5:]
+            stream = s.watch_stream("/ws", start_zxid=zxids[4])
+            got: list[WatchedEvent] = []
+
+            async def take(n: int) -> None:
+                async with asyncio.timeout(SESSION_TIMEOUT_S * 2):
+                    while len(got) < n:
+                        got.append(await anext(stream))
+
+            await take(5)  # replayed by f2
+            for i in range(10, 15):  # sent to the stream live, read or not yet
+                expected.append((await w.set("/ws/x", str(i).encode())).mzxid)
+            await w.create("/elsewhere", b"")  # nothing for the stream: its point stays behind
+            last = await w.set("/elsewhere", b"1")
+            await _until_applied(f1, last.mzxid)
+            # restarted from a snapshot past the stream's point: its history starts there
+            assert await asyncio.to_thread(_snapshot, f1) >= last.mzxid
+            await asyncio.to_thread(f1.stop)
+            await asyncio.to_thread(f1.start)
+            await asyncio.to_thread(ens.wait_leader)
+            f2.kill()
+            for i in range(15, 20):
+                expected.append((await w.set("/ws/x", str(i).encode())).mzxid)
+            await take(15)
+            assert [(e.type, e.path) for e in got] == [(EventType.CHANGED, "/ws/x")] * 15
+            assert [e.zxid for e in got] == expected  # every change after the start, once
+            last = await w.set("/ws/x", b"end")
+            await take(16)
+            assert got[15].zxid == last.mzxid  # and nothing repeated
+            await stream.aclose()
+        finally:
+            await w.stop()
+
+    run(scenario())
+    skipped = [r.getMessage() for r in caplog.records if "has no history" in r.getMessage()]
+    assert len(skipped) == 1 and f1.address in skipped[0], skipped
+
+
+def _snapshot(node) -> int:
+    with grpc.insecure_channel(node.address) as ch:
+        return apb_grpc.AdminStub(ch).Snapshot(apb.SnapshotRequest(), timeout=30).zxid
+
+
+async def _until_applied(node, zxid: int) -> None:
+    async def applied() -> bool:
+        st = await asyncio.to_thread(node.status)
+        return st is not None and st.last_zxid >= zxid
+
+    deadline = time.monotonic() + SESSION_TIMEOUT_S
+    while not await applied():
+        assert time.monotonic() < deadline, f"node {node.id} never applied {zxid:#x}"
+        await asyncio.sleep(0.02)  # poll interval of a deadline-bounded wait
+
+
+def test_a_watch_stream_from_before_every_servers_history_fails_with_compacted(
     ensemble_factory,
 ) -> None:
     ens = ensemble_factory(3, 0, "--snapshot-every", "10")
     leader = ens.wait_leader()
-    f1, _ = _others(ens, leader)
 
     async def scenario_before() -> int:
         w = await _client([leader.address])
@@ -215,17 +290,22 @@ def test_a_watch_stream_from_before_a_servers_history_fails_with_compacted(
             await w.stop()
 
     old = run(scenario_before())
-    f1.stop()  # a restart: its retained history begins at its newest snapshot
-    f1.start()
+    for node in ens.nodes.values():  # a restart: each one's history begins where it stopped
+        node.stop()
+    for node in ens.nodes.values():
+        node.start()
     ens.wait_leader()
 
     async def scenario_after() -> None:
-        s = AsyncClient([f1.address])
+        s = AsyncClient(ens.addresses())
         stream = s.watch_stream("/ws", start_zxid=old)
-        with pytest.raises(CompactedError):
+        with pytest.raises(CompactedError) as err:
             async with asyncio.timeout(SESSION_TIMEOUT_S):
                 await anext(stream)
         await stream.aclose()
+        # every server was asked and answered; none was left unreached
+        assert all(address in str(err.value) for address in ens.addresses()), err.value
+        assert "not reached" not in str(err.value)
 
     run(scenario_after())
 

@@ -1,11 +1,19 @@
-"""Watch routing rules and the in-order dispatcher."""
+"""Watch routing rules, the in-order dispatcher, re-arming, and the watch stream's
+search for a server that keeps its history (against in-process fake servers)."""
 
 from __future__ import annotations
 
 import asyncio
+import random
+import socket
 
+import grpc
 import pytest
+from coordsvc.client.errors import CompactedError
+from coordsvc.client.hosts import HostRing
+from coordsvc.client.retry import RetryPolicy
 from coordsvc.client.rewatch import rearm_ops
+from coordsvc.client.watch_stream import WatchStream
 from coordsvc.client.watches import (
     Dispatcher,
     EventType,
@@ -18,6 +26,7 @@ from coordsvc.client.watches import (
 )
 
 from coordsvc.v1 import coordination_pb2 as pb
+from coordsvc.v1 import coordination_pb2_grpc as pb_grpc
 
 E = EventType
 D, C, P, R = WatchKind.DATA, WatchKind.CHILD, WatchKind.PERSISTENT, WatchKind.RECURSIVE
@@ -383,3 +392,142 @@ def test_rearm_hook_ignores_watches_already_consumed_and_unknown_errors() -> Non
     hooks["exists", "/", False](_reply(exists=_stat(pzxid=40)))
     assert delivered == []
     assert reg.has(C, "/c")
+
+
+# ---- the watch stream looks for a server that keeps its history --------------
+
+
+class HistoryServer(pb_grpc.CoordinationServicer):
+    """A fake server whose watch history covers the txns after ``floor``: one event at
+    each zxid in ``zxids``; older start points get COMPACTED, as from a real one."""
+
+    def __init__(self, floor: int, zxids: range) -> None:
+        self.floor = floor
+        self.zxids = zxids
+        self.asked: list[int] = []
+        self.address = ""
+        self._server: grpc.aio.Server | None = None
+
+    async def start(self) -> HistoryServer:
+        self._server = grpc.aio.server()
+        pb_grpc.add_CoordinationServicer_to_server(self, self._server)
+        self.address = f"127.0.0.1:{self._server.add_insecure_port('127.0.0.1:0')}"
+        await self._server.start()
+        return self
+
+    async def stop(self) -> None:
+        assert self._server is not None
+        await self._server.stop(grace=None)
+
+    async def Watch(self, request: pb.WatchRequest, context):  # noqa: N802 - gRPC method name
+        self.asked.append(request.start_zxid)
+        if request.start_zxid < self.floor:
+            await context.abort(
+                grpc.StatusCode.OUT_OF_RANGE,
+                f"COMPACTED: history from {self.floor:#x}",
+                trailing_metadata=(("coordsvc-error", "COMPACTED"),),
+            )
+        for zxid in self.zxids:
+            if zxid > request.start_zxid:
+                event = pb.WatchEvent(type=pb.NODE_DATA_CHANGED, path="/w", zxid=zxid)
+                yield pb.WatchResponse(events=[event], zxid=zxid)
+        yield pb.WatchResponse(zxid=self.zxids[-1])
+        await asyncio.Event().wait()  # live, with nothing more to say
+
+
+class InOrder(random.Random):
+    """Leaves the host list as given, so a test knows which server a stream tries first."""
+
+    def shuffle(self, x, *args) -> None:  # noqa: ARG002
+        return None
+
+
+class FakeTime:
+    """The backoff's clock and sleep: sleeping moves the clock, at once."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.now += seconds
+        await asyncio.sleep(0)
+
+
+def _dead_address() -> str:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return f"127.0.0.1:{s.getsockname()[1]}"
+
+
+def _stream(hosts: list[str], start_zxid: int, time: FakeTime, timeout: float) -> WatchStream:
+    backoff = RetryPolicy(
+        max_tries=None, delay=0.05, max_delay=1.0, max_jitter=0, sleep=time.sleep, clock=time.clock
+    )
+    ring = HostRing(hosts, InOrder())
+    return WatchStream(
+        ring, "/w", recursive=True, start_zxid=start_zxid, backoff=backoff, search_timeout=timeout
+    )
+
+
+@pytest.fixture
+async def servers():
+    started: list[HistoryServer] = []
+
+    async def start(floor: int, zxids: range) -> HistoryServer:
+        started.append(await HistoryServer(floor, zxids).start())
+        return started[-1]
+
+    yield start
+    for server in started:
+        await server.stop()
+
+
+async def test_a_stream_goes_past_servers_without_its_history(servers) -> None:
+    restarted = await servers(8, range(1, 13))  # keeps only what came after zxid 8
+    snapped = await servers(10, range(1, 13))
+    full = await servers(0, range(1, 13))
+    stream = _stream([restarted.address, snapped.address, full.address], 3, FakeTime(), 5.0)
+    async with asyncio.timeout(10), stream:
+        got = [(await anext(stream)).zxid for _ in range(9)]
+    assert got == list(range(4, 13))  # every event after 3, in order, once
+    assert restarted.asked == [3] and snapped.asked == [3] and full.asked == [3]
+
+
+async def test_a_stream_raises_compacted_once_every_server_said_so(servers) -> None:
+    time = FakeTime()
+    a, b = await servers(8, range(1, 13)), await servers(10, range(1, 13))
+    stream = _stream([a.address, b.address], 3, time, 5.0)
+    with pytest.raises(CompactedError) as err:
+        async with asyncio.timeout(10):
+            await anext(stream)
+    await stream.aclose()
+    assert a.address in str(err.value) and b.address in str(err.value)
+    assert "0x3" in str(err.value) and "not reached" not in str(err.value)
+    assert time.now == 0  # both answered: no waiting for anything
+    assert a.asked == [3] and b.asked == [3]
+
+
+async def test_a_stream_searches_unreachable_servers_until_its_timeout(servers) -> None:
+    time = FakeTime()
+    short = await servers(8, range(1, 13))
+    dead = _dead_address()
+    stream = _stream([short.address, dead], 3, time, 5.0)
+    with pytest.raises(CompactedError) as err:
+        async with asyncio.timeout(20):
+            await anext(stream)
+    await stream.aclose()
+    assert f"not reached within 5s: {dead}" in str(err.value)
+    assert time.now == pytest.approx(5.0)  # kept trying for the whole timeout, not longer
+    assert short.asked == [3]  # a server that said COMPACTED is not asked again
+
+
+async def test_a_stream_with_one_server_raises_compacted_at_once(servers) -> None:
+    short = await servers(8, range(1, 13))
+    stream = _stream([short.address], 3, FakeTime(), 5.0)
+    with pytest.raises(CompactedError):
+        async with asyncio.timeout(10):
+            await anext(stream)
+    await stream.aclose()
