@@ -1,15 +1,20 @@
 """What the recipe integration tests share: where to connect, timelines, child processes.
 
 ``coord`` is the one fixture every ``tests/integration/test_recipe_*.py``
-test connects through: a connection string. Today it is one standalone
-server; when replication lands it becomes a 3-node ensemble by changing the
-one line marked below, and every recipe test runs against the cluster.
-Test modules take it with ``coord = recipe_env.coord``.
+test connects through: the connection string of a real 3-node ensemble
+(all three servers listed, so a client may land on the leader or on a
+follower, and moves on when its server goes). Starting an ensemble costs a
+few seconds, so each test module shares one (``cluster``, module-scoped,
+stopped when the module is done) and each test works under its own root
+path, ``base``, since the connection string takes no chroot. Test modules
+take the three with ``coord, cluster, base = recipe_env.coord, ...``.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
+import re
 import selectors
 import signal
 import subprocess
@@ -19,16 +24,93 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
+from ensemble import Ensemble, Node
 
-TICK_S = 0.2  # the servers' --tick-ms, in seconds
+TICK_S = 0.2  # the servers' --tick-ms, in seconds (ensemble.Node starts them with 200)
+ZAB_TICK_S = 0.1  # the servers' --zab-tick-ms: leader heartbeats, learner touches
+SERVER_FLAGS = ("--zab-tick-ms", str(round(ZAB_TICK_S * 1000)))  # on top of ensemble.Node's
+
+_tests = itertools.count()
+
+
+def expiry_bound(session_timeout: float) -> float:
+    """How long after a client's last message the ensemble may take to expire its session.
+
+    Only the leader expires sessions, and it counts the timeout from when it
+    hears of the session's last message. A client of the leader is heard at
+    once; a follower reports the sessions its clients touched in its answer to
+    the leader's next heartbeat, up to one replication tick (ZAB_TICK_S)
+    later. That deadline is rounded up to a multiple of the session tick and
+    expired on that tick (up to TICK_S more). A standalone server needs no
+    relay, so there the bound is one replication tick shorter. Not counted:
+    committing the CloseSession (a quorum of fsyncs), delivering its watch
+    events and what a recipe then does to take over; tests allow for those.
+    """
+    return session_timeout + TICK_S + ZAB_TICK_S
+
+
+def start_cluster(root: Path, voters: int = 3) -> Ensemble:
+    """A started ensemble with a leader; on any failure, whatever started is stopped."""
+    ens = Ensemble(root, voters)
+    try:
+        nodes = list(ens.nodes.values())
+        starting = [threading.Thread(target=n.start, args=SERVER_FLAGS) for n in nodes]
+        for t in starting:  # in parallel: each start waits for its server's first line
+            t.start()
+        for t in starting:
+            t.join(60)
+        down = [n.id for n in ens.nodes.values() if not n.up]
+        assert not down, f"nodes {down} did not start:\n" + "\n".join(
+            ens.nodes[i].logs()[-2000:] for i in down
+        )
+        ens.wait_leader()
+    except BaseException:
+        stop_cluster(ens)
+        raise
+    return ens
+
+
+def restart_node(ens: Ensemble, node: Node) -> None:
+    """Start a stopped or killed node again (same data dir), then wait for one leader."""
+    node.start(*SERVER_FLAGS)
+    ens.wait_leader()
+
+
+def stop_cluster(ens: Ensemble) -> None:
+    """SIGTERM every live node first (they shut down in parallel), then reap each by its pid."""
+    for node in ens.nodes.values():
+        if node.up:
+            node.proc.send_signal(signal.SIGTERM)
+    ens.stop()
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ensemble]:
+    """One 3-node ensemble (--tick-ms 200) for every test of a module."""
+    ens = start_cluster(tmp_path_factory.mktemp("recipe-cluster"))
+    try:
+        yield ens
+    finally:
+        stop_cluster(ens)
 
 
 @pytest.fixture
-def coord(server_factory: Callable[..., object]) -> str:
-    """The connection string of the coordination service under test."""
-    return server_factory(tick_ms=int(TICK_S * 1000)).address  # the line to switch to a cluster
+def coord(cluster: Ensemble) -> str:
+    """The connection string of the coordination service under test: all three servers."""
+    down = [n.id for n in cluster.nodes.values() if not n.up]
+    assert not down, f"an earlier test left nodes {down} down"
+    cluster.wait_leader()
+    return ",".join(cluster.addresses())
+
+
+@pytest.fixture
+def base(request: pytest.FixtureRequest) -> str:
+    """This test's own root path on the shared ensemble (no two tests share one)."""
+    name = re.sub(r"[^A-Za-z0-9_.-]", "_", request.node.name)[:60]
+    return f"/t{next(_tests):03d}-{name}"
 
 
 @dataclass

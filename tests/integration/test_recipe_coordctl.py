@@ -17,7 +17,8 @@ import recipe_env
 from coordsvc.client import AsyncClient
 from recipe_env import TICK_S, Proxies
 
-coord = recipe_env.coord  # the service under test (one fixture for every recipe test)
+# the service under test (one ensemble per module), and each test's own root path
+coord, cluster, base = recipe_env.coord, recipe_env.cluster, recipe_env.base
 
 # prints "NAME start TOKEN", waits for a line on stdin, prints "NAME end", exits with CODE;
 # also appends start/end to the shared LOG, whose order is the order things really happened
@@ -121,17 +122,21 @@ async def serialized(coord: str, verb: list[str], path: str, log: Path) -> None:
         await client.stop()
 
 
-async def test_two_coordctl_locks_run_their_commands_one_after_the_other(coord, tmp_path) -> None:
-    await serialized(coord, ["lock"], "/cli/lock", tmp_path / "log")
+async def test_two_coordctl_locks_run_their_commands_one_after_the_other(
+    coord, base, tmp_path
+) -> None:
+    await serialized(coord, ["lock"], f"{base}/cli/lock", tmp_path / "log")
 
 
-async def test_two_coordctl_elections_lead_one_after_the_other(coord, tmp_path) -> None:
-    await serialized(coord, ["elect", "node-a", "node-b"], "/cli/elect", tmp_path / "log")
+async def test_two_coordctl_elections_lead_one_after_the_other(coord, base, tmp_path) -> None:
+    await serialized(coord, ["elect", "node-a", "node-b"], f"{base}/cli/elect", tmp_path / "log")
 
 
-async def stopped_when_session_dies(coord: str, kind: str, grace: float) -> tuple[int, str]:
+async def stopped_when_session_dies(
+    coord: str, path: str, kind: str, grace: float
+) -> tuple[int, str]:
     proxy = await Proxies(coord).start()
-    args = ["lock", "--session-timeout", "1", "--grace", str(grace), "/cli/lost"]
+    args = ["lock", "--session-timeout", "1", "--grace", str(grace), path]
     proc = await coordctl(proxy.address, *args, "--", sys.executable, "-c", STUBBORN, kind)
     try:
         assert await line(proc) == "started"
@@ -152,11 +157,11 @@ async def stopped_when_session_dies(coord: str, kind: str, grace: float) -> tupl
         await proxy.close()
 
 
-async def test_a_lost_session_stops_the_command_with_sigterm(coord) -> None:
-    code, rest = await stopped_when_session_dies(coord, "polite", grace=5.0)
+async def test_a_lost_session_stops_the_command_with_sigterm(coord, base) -> None:
+    code, rest = await stopped_when_session_dies(coord, f"{base}/cli/lost", "polite", grace=5.0)
     assert code == 7 and "terminated" in rest
 
 
-async def test_a_command_ignoring_sigterm_is_killed_after_the_grace_period(coord) -> None:
-    code, rest = await stopped_when_session_dies(coord, "stubborn", grace=0.3)
+async def test_a_command_ignoring_sigterm_is_killed_after_the_grace_period(coord, base) -> None:
+    code, rest = await stopped_when_session_dies(coord, f"{base}/cli/lost", "stubborn", grace=0.3)
     assert code == 128 + 9 and "terminated" not in rest

@@ -13,7 +13,8 @@ import coordsvc.recipes as recipes
 import recipe_env
 from coordsvc.recipes import fencing
 
-coord = recipe_env.coord  # the service under test (one fixture for every recipe test)
+# the service under test (one ensemble per module); examples use their own printed paths
+coord, cluster = recipe_env.coord, recipe_env.cluster
 
 # value types and helpers, not recipes: they need no example of their own
 NO_EXAMPLE = {

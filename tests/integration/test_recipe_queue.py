@@ -8,9 +8,10 @@ import time
 import recipe_env
 from coordsvc.client import AsyncClient
 from coordsvc.recipes import AsyncLockingQueue, AsyncQueue
-from recipe_env import TICK_S, end_children, python_child, read_line, sigkill
+from recipe_env import end_children, expiry_bound, python_child, read_line, sigkill
 
-coord = recipe_env.coord  # the service under test (one fixture for every recipe test)
+# the service under test (one ensemble per module), and each test's own root path
+coord, cluster, base = recipe_env.coord, recipe_env.cluster, recipe_env.base
 
 CONSUMER = """
 import sys, threading
@@ -38,7 +39,7 @@ def seq(path: str) -> int:
     return int(path.rsplit("-", 1)[1])
 
 
-async def test_concurrent_producers_and_consumers_keep_queue_order(coord) -> None:
+async def test_concurrent_producers_and_consumers_keep_queue_order(coord, base) -> None:
     clients = await started(coord, 8)
     producers, consumers = clients[:4], clients[4:]
     put_at: dict[bytes, int] = {}  # item -> its sequence number
@@ -46,13 +47,13 @@ async def test_concurrent_producers_and_consumers_keep_queue_order(coord) -> Non
     produced = asyncio.Event()
 
     async def produce(p: int, client: AsyncClient) -> None:
-        q = AsyncQueue(client, "/queues/jobs")
+        q = AsyncQueue(client, f"{base}/queues/jobs")
         for k in range(25):
             item = f"p{p}-{k}".encode()
             put_at[item] = seq(await q.put(item))
 
     async def consume(i: int, client: AsyncClient) -> None:
-        q = AsyncQueue(client, "/queues/jobs")
+        q = AsyncQueue(client, f"{base}/queues/jobs")
         while True:
             item = await q.get()
             if item is not None:
@@ -79,10 +80,10 @@ async def test_concurrent_producers_and_consumers_keep_queue_order(coord) -> Non
         await stopped(clients)
 
 
-async def test_priorities_come_first(coord) -> None:
+async def test_priorities_come_first(coord, base) -> None:
     (client,) = await started(coord, 1)
     try:
-        q = AsyncQueue(client, "/queues/prio")
+        q = AsyncQueue(client, f"{base}/queues/prio")
         await q.put_all([b"a", b"b"], priority=100)
         await q.put(b"urgent", priority=2)
         await q.put(b"first", priority=1)
@@ -93,19 +94,20 @@ async def test_priorities_come_first(coord) -> None:
         await stopped([client])
 
 
-async def test_an_item_held_by_a_killed_consumer_is_offered_again(coord) -> None:
+async def test_an_item_held_by_a_killed_consumer_is_offered_again(coord, base) -> None:
     session_timeout = 1.0
     (client,) = await started(coord, 1)
-    queue = AsyncLockingQueue(client, "/queues/reliable", "survivor")
+    queue = AsyncLockingQueue(client, f"{base}/queues/reliable", "survivor")
     await queue.put(b"job-1")
-    consumer = python_child(CONSUMER, coord, "/queues/reliable", str(session_timeout))
+    consumer = python_child(CONSUMER, coord, f"{base}/queues/reliable", str(session_timeout))
     try:
         assert read_line(consumer) == "took job-1"
         assert await queue.get(timeout=0.2) is None  # locked by the other consumer
         killed = sigkill(consumer)
         assert await queue.get(timeout=10) == b"job-1"
         took = time.monotonic() - killed
-        assert took <= session_timeout + TICK_S + 0.5, f"offered again after {took:.2f}s"
+        # expiry, then the CloseSession commit and the survivor's takeover (CI slack)
+        assert took <= expiry_bound(session_timeout) + 0.5, f"offered again after {took:.2f}s"
         assert await queue.consume()
         assert await queue.length() == 0
     finally:

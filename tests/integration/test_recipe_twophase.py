@@ -9,7 +9,8 @@ from coordsvc.client import AsyncClient
 from coordsvc.recipes import AsyncTwoPhaseCommit, Outcome
 from recipe_env import end_children, python_child, read_line, sigkill
 
-coord = recipe_env.coord  # the service under test (one fixture for every recipe test)
+# the service under test (one ensemble per module), and each test's own root path
+coord, cluster, base = recipe_env.coord, recipe_env.cluster, recipe_env.base
 
 JOIN_THEN_HANG = """
 import sys, threading
@@ -56,25 +57,25 @@ async def one_round(address: str, path: str, votes: dict[str, bool]) -> list[Out
         await stopped([coordinator_client, *clients])
 
 
-async def test_commits_only_when_every_participant_votes_yes(coord) -> None:
-    yes = await one_round(coord, "/tx/yes", {"a": True, "b": True, "c": True, "d": True})
+async def test_commits_only_when_every_participant_votes_yes(coord, base) -> None:
+    yes = await one_round(coord, f"{base}/tx/yes", {"a": True, "b": True, "c": True, "d": True})
     assert yes == [Outcome.COMMIT] * 5
 
 
-async def test_aborts_for_everyone_when_one_votes_no(coord) -> None:
-    no = await one_round(coord, "/tx/no", {"a": True, "b": True, "c": False, "d": True})
+async def test_aborts_for_everyone_when_one_votes_no(coord, base) -> None:
+    no = await one_round(coord, f"{base}/tx/no", {"a": True, "b": True, "c": False, "d": True})
     assert no == [Outcome.ABORT] * 5
 
 
-async def test_aborts_when_a_participant_dies_before_voting(coord) -> None:
+async def test_aborts_when_a_participant_dies_before_voting(coord, base) -> None:
     coordinator_client, a = await started(coord, 2)
-    doomed = python_child(JOIN_THEN_HANG, coord, "/tx/dead", "b")
+    doomed = python_child(JOIN_THEN_HANG, coord, f"{base}/tx/dead", "b")
     try:
-        coordinator = AsyncTwoPhaseCommit(coordinator_client, "/tx/dead")
+        coordinator = AsyncTwoPhaseCommit(coordinator_client, f"{base}/tx/dead")
         await coordinator.begin(["a", "b"], b"transfer")
         assert read_line(doomed) == "joined"
         outcome = asyncio.ensure_future(coordinator.outcome(timeout=15))
-        tx_a = AsyncTwoPhaseCommit(a, "/tx/dead", "a")
+        tx_a = AsyncTwoPhaseCommit(a, f"{base}/tx/dead", "a")
         await tx_a.join()
         voted = asyncio.ensure_future(tx_a.vote(True, timeout=15))
         sigkill(doomed)  # b joined, then died without a vote: its session expires
