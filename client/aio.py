@@ -7,6 +7,11 @@ guarantee: when a call returns, the callbacks of every watch event the server
 sent before that call's reply have finished, so a callback always runs before
 the caller can see data reflecting the change (inside a callback the wait is
 skipped, as it could never end).
+
+A call in flight when its connection dies is not failed: the session sends
+it again on its next connection with the same xid, and the servers answer a
+write they already applied with its first result, so no user code is needed
+to get a write applied exactly once across a reconnect or a leader change.
 """
 
 from __future__ import annotations
@@ -190,6 +195,11 @@ class AsyncClient:
         return self._session.last_zxid
 
     @property
+    def server_id(self) -> int | None:
+        """The id of the server the session is (or was last) connected to."""
+        return self._session.server_id
+
+    @property
     def session_timeout(self) -> float:
         """The negotiated session timeout in seconds (the requested one before)."""
         return self._session.timeout
@@ -237,8 +247,9 @@ class AsyncClient:
         """Create a node and return its actual path (with the sequence suffix).
 
         ``makepath`` first creates missing parents as persistent nodes; ``ttl``
-        (milliseconds) makes a TTL node. Not retried: a sequential create
-        could be applied twice.
+        (milliseconds) makes a TTL node. Like every write, it is applied once:
+        if its connection dies it is sent again with the same xid and the
+        server answers with the first result.
         """
         check_path(path)
         value = check_value(value)

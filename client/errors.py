@@ -86,8 +86,7 @@ class RolledBackError(RuntimeInconsistency):
 class ProtocolError(ConnectionLoss):
     """The server broke the session protocol (e.g. a reply out of order).
 
-    The SDK drops that connection and reconnects; in-flight calls see it as
-    ConnectionLoss, whose outcome is unknown.
+    The SDK drops that connection, reconnects and sends in-flight calls again.
     """
 
 

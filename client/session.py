@@ -1,13 +1,19 @@
 """The session machine: one session carried over a series of connections.
 
-It owns what must survive a reconnect (session id and password, negotiated
-timeout, last zxid, the xid counter) and what must not (the in-flight
-requests, failed with ConnectionLoss when their connection dies). One task
+It owns what must survive a reconnect: session id and password, negotiated
+timeout, last zxid, the xid counter, and the requests in flight. One task
 runs the loop: connect to a server, serve the stream (a single reader that
 matches replies to requests strictly in order and hands watch events on
 without running any user code), and on a broken stream move to SUSPENDED and
 try the servers again with backoff, with the same id and password, until the
 session timeout has passed since the server was last heard: then EXPIRED.
+
+Requests in flight when a connection dies are sent again on the next one,
+in order and with their original xids; so is everything from a reply of
+CONNECTION_LOSS on (the server lost its ensemble: the client moves on). The
+servers answer a write they already applied with its first result, so a
+write is applied once even when its reply was lost. Only requests sent with
+``send_now`` (the caller re-issues those itself) fail with ConnectionLoss.
 """
 
 from __future__ import annotations
@@ -51,6 +57,8 @@ class _Pending:
     xid: int
     future: asyncio.Future[tuple[pb.Response, int]]
     on_reply: ReplyHook | None
+    message: pb.ClientMessage
+    resend: bool  # sent again, same xid, on the next connection if this one dies
 
 
 class Session:
@@ -162,12 +170,13 @@ class Session:
         """Send one request; return its Response and the event mark at its arrival.
 
         Waits for a connection first (a request not yet sent is safe to
-        delay); raises ConnectionLoss when the connection dies with it in
-        flight, SessionExpiredError or ConnectionClosedError when the session
-        is gone. A Response carrying an error is returned, not raised.
+        delay); a request in flight when its connection dies is sent again
+        on the next one with the same xid (see the module doc). Raises
+        SessionExpiredError or ConnectionClosedError when the session is gone.
+        A Response carrying an error is returned, not raised.
         """
         conn = await self._connected()
-        return await self._send(conn, op, on_reply)
+        return await self._send(conn, op, on_reply, resend=True)
 
     def send_now(
         self, op: OpMessage, on_reply: ReplyHook | None = None
@@ -175,21 +184,23 @@ class Session:
         """Send at once on the live connection (ahead of any waiting call).
 
         For requests that must precede everything else on a new connection;
-        only valid while CONNECTED, e.g. from the on_resumed hook.
+        only valid while CONNECTED, e.g. from the on_resumed hook. Not sent
+        again on another connection: it fails with ConnectionLoss instead.
         """
         if self._conn is None or self._states.state is not SessionState.CONNECTED:
             raise ConnectionLoss("not connected")
-        return self._send(self._conn, op, on_reply)
+        return self._send(self._conn, op, on_reply, resend=False)
 
     def _send(
-        self, conn: Connection, op: OpMessage, on_reply: ReplyHook | None
+        self, conn: Connection, op: OpMessage, on_reply: ReplyHook | None, *, resend: bool
     ) -> asyncio.Future[tuple[pb.Response, int]]:
         self._xid += 1
         xid = self._xid
         name, msg = op
         future: asyncio.Future[tuple[pb.Response, int]] = asyncio.get_running_loop().create_future()
-        self._pending[xid] = _Pending(xid, future, on_reply)
-        conn.send(pb.ClientMessage(request=pb.Request(xid=xid, **{name: msg})))
+        message = pb.ClientMessage(request=pb.Request(xid=xid, **{name: msg}))
+        self._pending[xid] = _Pending(xid, future, on_reply, message, resend)
+        conn.send(message)
         return future
 
     async def _connected(self) -> Connection:
@@ -237,7 +248,8 @@ class Session:
                 await self._expire("the server ended the session")
                 return
             log.info("connection to %s lost: %s", host, outcome)
-            await self._drop_connection(ConnectionLoss(f"connection to {host} lost: {outcome}"))
+            lost = ConnectionLoss(f"connection to {host} lost: {outcome}")
+            await self._drop_connection(lost, keep_resendable=True)
             self._states.transition(SessionState.SUSPENDED)
 
     async def _connect(self, host: str) -> tuple[Connection, pb.ConnectResponse]:
@@ -263,10 +275,17 @@ class Session:
         self.session_id, self.password = answer.session_id, answer.password
         self.timeout = answer.timeout_ms / 1000.0
         self.server_id = answer.server_id
+        self._xid = max(self._xid, answer.last_xid)  # a session resumed from another process
         self._conn = conn
         self._last_heard = self._clock()
         log.info("session %#x connected to %s", self.session_id, conn.address)
         self._states.transition(SessionState.CONNECTED)
+        if not resumed:
+            self._fail_pending(ConnectionLoss("the session was replaced"))
+        for pending in self._pending.values():  # in xid order, ahead of anything new
+            conn.send(pending.message)
+        if self._pending:
+            log.info("session %#x: %d requests sent again", self.session_id, len(self._pending))
         if self._on_resumed is not None and resumed:
             self._on_resumed(seen_zxid)
 
@@ -315,6 +334,9 @@ class Session:
         xid, pending = next(iter(self._pending.items()))
         if resp.xid != xid:
             return f"protocol error: reply to xid {resp.xid}, expected {xid}"
+        if pending.resend and resp.HasField("error") and resp.error.code == pb.CONNECTION_LOSS:
+            # the server lost its ensemble: send this and what follows again elsewhere
+            return f"the server answered xid {xid} with CONNECTION_LOSS: {resp.error.message}"
         del self._pending[xid]
         self._see(resp.zxid)
         if pending.future.done():  # the caller gave up; keep the stream in step
@@ -355,16 +377,21 @@ class Session:
         if not self._closing:
             self._states.transition(SessionState.EXPIRED)
 
-    async def _drop_connection(self, exc: CoordError) -> None:
+    async def _drop_connection(self, exc: CoordError, *, keep_resendable: bool = False) -> None:
+        """Close the connection; fail its requests with ``exc`` or keep those to send again."""
         conn, self._conn = self._conn, None
-        self._fail_pending(exc)
+        self._fail_pending(exc, keep_resendable=keep_resendable)
         if conn is not None:
             await conn.close()
 
-    def _fail_pending(self, exc: CoordError) -> None:
+    def _fail_pending(self, exc: CoordError, *, keep_resendable: bool = False) -> None:
         pending, self._pending = self._pending, OrderedDict()
         for p in pending.values():
-            if not p.future.done():
+            if p.future.done():
+                continue  # the caller gave up: nothing to send again
+            if keep_resendable and p.resend:
+                self._pending[p.xid] = p
+            else:
                 p.future.set_exception(type(exc)(exc.message, exc.path))
 
     def _wake(self) -> None:

@@ -16,10 +16,9 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
-from coordsvc.client import AsyncClient, KazooState, RetryPolicy, SessionState, WatchedEvent
+from coordsvc.client import AsyncClient, KazooState, SessionState, WatchedEvent
 from coordsvc.client.errors import (
     ConnectionClosedError,
-    ConnectionLoss,
     OperationTimeoutError,
     SessionExpiredError,
 )
@@ -40,6 +39,8 @@ class Proxy:
         self._writers: set[asyncio.StreamWriter] = set()
         self._flowing = asyncio.Event()
         self._flowing.set()
+        self._replies = asyncio.Event()  # server -> client bytes flow while set
+        self._replies.set()
         self._tasks: set[asyncio.Task[None]] = set()
         self.address = ""
 
@@ -69,6 +70,13 @@ class Proxy:
     def resume(self) -> None:
         self._flowing.set()
 
+    def hold_replies(self) -> None:
+        """Keep forwarding requests but hold back what the server sends (until cut)."""
+        self._replies.clear()
+
+    def release_replies(self) -> None:
+        self._replies.set()
+
     def retarget(self, target: str) -> None:
         """Send new connections to ``target`` (open ones are left alone)."""
         host, _, port = target.rpartition(":")
@@ -81,12 +89,14 @@ class Proxy:
             writer.transport.abort()
             return
         self._writers.update((writer, up_writer))
-        for src, dst in ((reader, up_writer), (up_reader, writer)):
-            task = asyncio.get_running_loop().create_task(self._pump(src, dst))
+        for src, dst, gate in ((reader, up_writer, None), (up_reader, writer, self._replies)):
+            task = asyncio.get_running_loop().create_task(self._pump(src, dst, gate))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    async def _pump(self, src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+    async def _pump(
+        self, src: asyncio.StreamReader, dst: asyncio.StreamWriter, gate: asyncio.Event | None
+    ) -> None:
         try:
             while True:
                 await self._flowing.wait()
@@ -94,6 +104,8 @@ class Proxy:
                 if not data:
                     break
                 await self._flowing.wait()
+                if gate is not None:
+                    await gate.wait()
                 dst.write(data)
                 await dst.drain()
         except (ConnectionError, OSError):
@@ -392,7 +404,34 @@ async def _true(value: bool) -> bool:
     return value
 
 
-async def test_in_flight_write_fails_with_connection_loss_and_retry_recovers(
+async def test_a_write_whose_reply_was_lost_is_sent_again_and_applied_once(
+    server, proxy: Proxy
+) -> None:
+    client = AsyncClient(proxy.address, session_timeout=3.0, connect_timeout=0.5)
+    states = StateLog()
+    client.add_listener(states)
+    await client.start()
+    await client.create("/q", b"")
+    observer = AsyncClient(server.address)
+    await observer.start()
+    try:
+        proxy.hold_replies()
+        made = asyncio.create_task(client.create("/q/s-", b"", sequence=True))
+        deadline = time.monotonic() + 10
+        while not await observer.get_children("/q"):  # applied; its reply is held back
+            assert time.monotonic() < deadline, "the create never reached the server"
+            await asyncio.sleep(0.02)
+        proxy.cut()  # the reply is lost with the connection
+        proxy.release_replies()
+        path = await asyncio.wait_for(made, 10)  # sent again on a new connection, same xid
+        assert await observer.get_children("/q") == [path.rsplit("/", 1)[1]]
+        assert states.states.count(K.SUSPENDED) == 1  # it really went through a reconnect
+    finally:
+        await observer.stop()
+        await client.stop()
+
+
+async def test_a_write_in_flight_across_a_partition_completes_after_the_reconnect(
     server, proxy: Proxy
 ) -> None:
     client = AsyncClient(proxy.address, session_timeout=3.0, connect_timeout=0.5)
@@ -403,27 +442,10 @@ async def test_in_flight_write_fails_with_connection_loss_and_retry_recovers(
     await client.create("/w", b"0")
 
     proxy.pause()
-    with pytest.raises(ConnectionLoss):
-        await client.set("/w", b"1")  # writes are not retried on their own
-    await resume_on_suspend.wait_for(K.CONNECTED, count=2)
-
-    attempts: list[str] = []
-    pauses: list[float] = []
-
-    async def recording_sleep(seconds: float) -> None:
-        pauses.append(seconds)
-        await asyncio.sleep(seconds)
-
-    async def set_once_paused() -> None:
-        attempts.append("try")
-        if len(attempts) == 1:
-            proxy.pause()  # this try's request disappears into the partition
-        await client.set("/w", b"2")
-
-    policy = RetryPolicy(max_tries=5, delay=0.05, max_jitter=0.01, sleep=recording_sleep)
-    await policy(set_once_paused)
-    assert len(attempts) == 2 and len(pauses) == 1
-    assert (await client.get("/w"))[0] == b"2"
+    stat = await client.set("/w", b"1")  # sent again after the reconnect, not lost
+    assert stat.version == 1
+    assert resume_on_suspend.states.count(K.CONNECTED) == 2
+    assert (await client.set("/w", b"2")).version == 2
     await client.stop()
 
 

@@ -229,12 +229,10 @@ async def test_unexpected_xid_drops_the_connection_and_resumes(rig: Rig) -> None
     await settle()
     conn.push(response=pb.Response(xid=1, zxid=40))
     await asyncio.wait_for(task, 1)
-    lost = rig.call()
+    in_flight = rig.call()
     await settle()
     rig.net.answers.append(connected())
     conn.push(response=pb.Response(xid=99, zxid=41))  # nobody asked for 99
-    with pytest.raises(ConnectionLoss):
-        await asyncio.wait_for(lost, 1)
     await settle()
     assert conn.closed
     assert rig.states.state is S.CONNECTED
@@ -242,11 +240,88 @@ async def test_unexpected_xid_drops_the_connection_and_resumes(rig: Rig) -> None
     assert (again.session_id, again.password, again.last_zxid) == (0x51, PASSWORD, 40)
     assert host != rig.net.attempts[0][0]  # the other server is tried first
     fresh = rig.net.conns[-1]
-    retried = rig.call()
+    assert [r.xid for r in fresh.requests()] == [2]  # sent again with its own xid
+    assert not in_flight.done()
+    fresh.push(response=pb.Response(xid=2, zxid=42))
+    assert (await asyncio.wait_for(in_flight, 1))[0].zxid == 42
+    later = rig.call()
     await settle()
-    assert fresh.requests()[0].xid == 3  # xids keep increasing across connections
+    assert fresh.requests()[-1].xid == 3  # xids keep increasing across connections
     fresh.push(response=pb.Response(xid=3))
-    await asyncio.wait_for(retried, 1)
+    await asyncio.wait_for(later, 1)
+
+
+async def test_requests_in_flight_are_sent_again_in_order_with_their_xids(rig: Rig) -> None:
+    rearmed: list[asyncio.Future] = []
+
+    def on_resumed(_seen: int) -> None:
+        rearmed.append(rig.session.send_now(("sync", pb.SyncRequest(path="/rearm"))))
+
+    rig.session._on_resumed = on_resumed
+    conn = await rig.start()
+    first, second = rig.call(), rig.call("sync")
+    await settle()
+    conn.push(response=pb.Response(xid=1, zxid=5))
+    await asyncio.wait_for(first, 1)
+    third = rig.call()
+    await settle()
+    await conn.close()  # xids 2 and 3 are in flight, their replies lost
+    await settle()
+    assert not second.done() and not third.done()
+    rig.net.answers.append(connected())
+    await rig.time.advance(1.0)
+    fresh = rig.net.conns[-1]
+    sent = [(r.xid, r.WhichOneof("op")) for r in fresh.requests()]
+    assert sent == [(2, "sync"), (3, "exists"), (4, "sync")]  # the re-arm comes after
+    for xid in (2, 3, 4):
+        fresh.push(response=pb.Response(xid=xid, zxid=10 + xid))
+    assert (await asyncio.wait_for(second, 1))[0].zxid == 12
+    assert (await asyncio.wait_for(third, 1))[0].zxid == 13
+    await asyncio.wait_for(rearmed[0], 1)
+
+
+async def test_a_request_sent_with_send_now_fails_when_its_connection_dies(rig: Rig) -> None:
+    conn = await rig.start()
+    direct = rig.session.send_now(("sync", pb.SyncRequest(path="/a")))
+    await conn.close()
+    with pytest.raises(ConnectionLoss):
+        await asyncio.wait_for(direct, 1)
+
+
+async def test_a_connection_loss_reply_moves_to_another_server_and_sends_again(rig: Rig) -> None:
+    conn = await rig.start()
+    lost, after = rig.call(), rig.call("sync")
+    await settle()
+    rig.net.answers.append(connected())
+    conn.push(response=pb.Response(xid=1, error=pb.Error(code=pb.CONNECTION_LOSS, message="x")))
+    await settle()
+    assert conn.closed and rig.states.state is S.CONNECTED
+    assert rig.net.attempts[-1][0] != rig.net.attempts[0][0]
+    fresh = rig.net.conns[-1]
+    assert [r.xid for r in fresh.requests()] == [1, 2]
+    fresh.push(response=pb.Response(xid=1, zxid=3))
+    fresh.push(response=pb.Response(xid=2, zxid=4))
+    assert not (await asyncio.wait_for(lost, 1))[0].HasField("error")
+    await asyncio.wait_for(after, 1)
+
+
+async def test_a_connection_loss_reply_to_send_now_is_returned_as_is(rig: Rig) -> None:
+    conn = await rig.start()
+    direct = rig.session.send_now(("sync", pb.SyncRequest(path="/a")))
+    conn.push(response=pb.Response(xid=1, error=pb.Error(code=pb.CONNECTION_LOSS)))
+    resp, _ = await asyncio.wait_for(direct, 1)
+    assert resp.error.code == pb.CONNECTION_LOSS and not conn.closed
+
+
+async def test_a_resumed_session_continues_above_the_servers_last_xid(rig: Rig) -> None:
+    answer = connected()
+    answer.last_xid = 500  # writes of this session up to xid 500 are still remembered
+    conn = await rig.start(answer)
+    task = rig.call()
+    await settle()
+    assert conn.requests()[0].xid == 501
+    conn.push(response=pb.Response(xid=501))
+    await asyncio.wait_for(task, 1)
 
 
 async def test_calls_made_while_suspended_wait_for_the_reconnect(rig: Rig) -> None:
