@@ -4,12 +4,14 @@ A vote proposes a leader by (epoch, last zxid, server id): the leader's
 current epoch first, then its last zxid, then the id as a tie-break, so
 the node with the most recent history wins. Election rounds let a node that
 started late catch up: a higher round resets the tally, a lower one is
-answered with our vote. A node that is no longer LOOKING answers with the
-vote it settled on; a LOOKING node joins an existing leader once a quorum
-of voters report the same settled vote and the leader itself reports
-LEADING, all naming the same leader and the same established epoch (the
-vote field ``epoch`` carries that epoch in such answers). The election does not need to pick the best leader for safety:
-discovery refuses a leader whose history is behind a quorum member's.
+answered with our vote, and so is a vote of our round that is worse than
+ours (its sender has not seen ours yet). A node that is no longer LOOKING
+answers with the vote it settled on; a LOOKING node joins an existing
+leader once a quorum of voters report the same settled vote and the leader
+itself reports LEADING, all naming the same leader and the same established
+epoch (the vote field ``epoch`` carries that epoch in such answers). The
+election does not need to pick the best leader for safety: discovery
+refuses a leader whose history is behind a quorum member's.
 """
 
 from __future__ import annotations
@@ -99,7 +101,7 @@ class Election:
                 return Outcome(error="a voter reports OBSERVING")
             self.settled[sender] = (value, msg.state)
             return Outcome(joined=self._join(value))
-        broadcast = False
+        broadcast = reply = False
         if msg.round > self.round:
             self.round = msg.round
             self.recv.clear()
@@ -110,10 +112,17 @@ class Election:
         elif self.vote is None or value > self.vote:
             self.vote = value
             broadcast = True
+        elif value < self.vote:
+            # it has not seen our better vote (it would have taken it): our
+            # broadcast reached it before it was LOOKING, or was lost. Tell it
+            # now rather than at our next resend, an election timeout away.
+            reply = True
         self.recv[sender] = value
         if self.me in self.voters and self.vote is not None:
             self.recv[self.me] = self.vote
-        return Outcome(broadcast=broadcast, quorum=self.tally(), complete=self.complete())
+        return Outcome(
+            broadcast=broadcast, reply=reply, quorum=self.tally(), complete=self.complete()
+        )
 
     def tally(self) -> VoteValue | None:
         """Our vote, if a quorum of this round's votes agree with it."""

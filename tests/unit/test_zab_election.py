@@ -37,10 +37,19 @@ def test_a_better_vote_is_adopted_and_broadcast() -> None:
     assert not out.broadcast and out.quorum == VoteValue(0, 0, 3) and out.complete
 
 
-def test_a_worse_vote_changes_nothing() -> None:
+def test_a_worse_vote_changes_nothing_but_gets_our_vote_back() -> None:
     e = Election(3, VOTERS, VoteValue(0, 0, 3), round=1)
     out = e.receive(1, vote(1))
     assert not out.broadcast and out.quorum is None and e.vote == VoteValue(0, 0, 3)
+    # its sender has not seen our vote (our broadcast reached it before it was
+    # LOOKING, or was lost): it hears it now, not an election timeout later
+    assert out.reply
+
+
+def test_an_equal_vote_gets_no_answer() -> None:
+    e = Election(3, VOTERS, VoteValue(0, 0, 3), round=1)
+    out = e.receive(1, vote(3))
+    assert not out.reply and not out.broadcast and out.quorum == VoteValue(0, 0, 3)
 
 
 def test_higher_zxid_beats_higher_id() -> None:
