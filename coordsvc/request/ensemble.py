@@ -22,7 +22,7 @@ through the ZAB core instead of assigning zxids itself:
   ="local"`` reads are answered from the local tree at once.
 * Losing leadership or broadcast (``RoleChanged``) fails every outstanding
   write and read with ConnectionLoss; a node not serving refuses requests.
-* A resent write (same session and xid, see ``retries.py``) is answered from
+* A resent write (same session and xid, see ``tree/retries.py``) is answered from
   its first application: at once when this server has applied it, by riding
   on the first attempt when that is still in flight here or at the leader,
   or with the result the leader recorded (``ForwardReply`` with its zxid,
@@ -227,7 +227,6 @@ class EnsemblePipeline(Pipeline):
         """A SNAP replaced the tree: start over from it (outstanding work was failed)."""
         self.tree = tree
         self._overlay = Overlay(tree)
-        self.applied.clear()
         self._inflight.clear()
         self._history.clear()
         self._history_floor = tree.last_zxid
@@ -369,7 +368,7 @@ class EnsemblePipeline(Pipeline):
         if not sid or xid <= 0 or isinstance(op, (CreateSessionOp, CloseSession)):
             return False
         key = (sid, xid)
-        done = self.applied.lookup(sid, xid)
+        done = self.tree.retries.lookup(sid, xid)
         if done is not None:
             self._answer(origin, forwarded_from, sid, xid, done.result, None, out, done.zxid)
             return True

@@ -70,7 +70,6 @@ from coordsvc.request.prep import (
     prep_reap,
     prep_write,
 )
-from coordsvc.request.retries import Applied, AppliedWrites
 from coordsvc.request.validate import Limits, invalid_op, validate
 from coordsvc.session.tracker import SessionTracker, clamp_timeout
 from coordsvc.storage.base import InitialState
@@ -105,7 +104,6 @@ class PipelineConfig:
     max_data_bytes: int = 1 << 20
     max_pending_per_session: int = 10_000
     history_txns: int = 100_000  # txns of watch history kept for resumable watches
-    retry_results_per_session: int = 1024  # write results kept to answer resent writes
 
     @property
     def min_timeout_ms(self) -> int:
@@ -180,10 +178,9 @@ class Pipeline:
         self.config = config
         self.limits = Limits(max_data_bytes=config.max_data_bytes)
         self.tree = tree if tree is not None else DataTree()
-        self.applied = AppliedWrites(config.retry_results_per_session)
         for txn in log:
             if txn.zxid > self.tree.last_zxid:
-                self._record(txn, self.tree.apply(txn).result)
+                self.tree.apply(txn)
         self.watches = WatchTable()
         self.tracker = SessionTracker(config.tick_ms)
         self._overlay = Overlay(self.tree)
@@ -315,7 +312,7 @@ class Pipeline:
                 rec.password,
                 rec.timeout_ms,
                 self.last_applied_zxid,
-                self.applied.last_xid(c.session_id),
+                self.tree.retries.last_xid(c.session_id),
             )
         )
 
@@ -376,7 +373,7 @@ class Pipeline:
         if not entry.session_id or entry.xid <= 0 or isinstance(entry.op, CloseSession):
             return False
         key = (entry.session_id, entry.xid)
-        done = self.applied.lookup(*key)
+        done = self.tree.retries.lookup(*key)
         if done is not None:
             entry.result, entry.zxid, entry.ready = done.result, done.zxid, True
             return True
@@ -470,7 +467,6 @@ class Pipeline:
         applied = self.tree.apply(txn)
         self._overlay.applied(txn.zxid)
         self._inflight.pop((txn.session_id, txn.xid), None)
-        self._record(txn, applied.result)
         events = tuple(WatchEventValue(t, p, txn.zxid) for t, p in applied.triggers)
         for ev in events:
             for sid in self.watches.trigger(ev.type, ev.path):
@@ -500,18 +496,6 @@ class Pipeline:
                 self._reaping.discard(origin.reap)
             elif origin.entry is not None:
                 self._finish(origin, applied.result, out)
-
-    def _record(self, txn: Txn, result: Result) -> None:
-        """Keep a session write's result for resends; forget an ended session's."""
-        sid, body = txn.session_id, txn.body
-        if isinstance(body, CloseSessionTxn):
-            self.applied.forget(body.session_id)
-            return
-        if not sid or txn.xid <= 0 or isinstance(body, CreateSessionTxn):
-            return
-        rec = self.tree.sessions.get(sid)
-        timeout = rec.timeout_ms if rec is not None else self.config.max_timeout_ms
-        self.applied.record(sid, txn.xid, Applied(txn.zxid, txn.time_ms, result), timeout)
 
     def _finish(self, origin: _Origin, result: Result, out: list[Action]) -> None:
         entry = origin.entry
@@ -594,7 +578,7 @@ class Pipeline:
 
     def _answer_retry(self, e: _Pending) -> None:
         """A resent write whose first attempt is now applied: answer with that result."""
-        done = self.applied.lookup(e.session_id, e.xid)
+        done = self.tree.retries.lookup(e.session_id, e.xid)
         if done is not None:
             e.result, e.zxid = done.result, done.zxid
         elif e.result is None:  # nothing kept and no answer from the leader: try again

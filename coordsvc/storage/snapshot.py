@@ -6,7 +6,10 @@ Format (version 1), all integers big-endian::
     frame  = length (u32) | crc32 of payload (u32) | payload (coordsvc.v1.SnapshotFrame)
 
 The frames are: one ``header`` (zxid and counts), ``nodes`` chunks, ``sessions``
-chunks, and one ``end`` that repeats the counts; nothing may follow it. A
+chunks, ``retries`` chunks (the kept results of recent session writes, so a
+resent write is still answered after a restart or a SNAP; files without them
+load with an empty table), and one ``end`` that repeats the counts; nothing
+may follow it. A
 node chunk holds up to CHUNK_NODES znodes (fewer when their data passes
 CHUNK_BYTES) as *columns* -- one packed repeated field per Znode field -- so
 encoding and decoding run in protobuf's C code instead of one Python
@@ -44,6 +47,8 @@ from typing import BinaryIO
 from google.protobuf.message import DecodeError
 
 from coordsvc.storage.base import InitialState, Storage, StorageError
+from coordsvc.storage.codec import CodecError
+from coordsvc.storage.keptcodec import kept_from_proto, kept_to_proto
 from coordsvc.tree.datatree import DataTree, InvariantViolation, SessionRecord, TreeImage
 from coordsvc.tree.txn import Txn
 from coordsvc.tree.znode import NodeKind, Znode
@@ -67,6 +72,7 @@ FORMAT_VERSION = 1
 CHUNK_NODES = 16_384
 CHUNK_BYTES = 4 << 20
 CHUNK_SESSIONS = 4_096
+CHUNK_RETRIES = 4_096
 MAX_FRAME = 256 << 20  # a larger length field is damage, not data
 
 _PREAMBLE = struct.Struct(">8sI")
@@ -112,12 +118,14 @@ def _gc_paused() -> Iterator[None]:
 
 
 def _frames(image: TreeImage, created_ms: int) -> Iterator[pb.SnapshotFrame]:
+    retries = [(sid, xid, kept) for sid, by in image.retries.items() for xid, kept in by.items()]
     yield pb.SnapshotFrame(
         header=pb.SnapshotHeader(
             last_zxid=image.last_zxid,
             node_count=len(image.nodes),
             session_count=len(image.sessions),
             created_ms=created_ms,
+            retry_count=len(retries),
         )
     )
     items = iter(image.nodes.items())
@@ -151,9 +159,12 @@ def _frames(image: TreeImage, created_ms: int) -> Iterator[pb.SnapshotFrame]:
                 session_id=s.session_id, timeout_ms=s.timeout_ms, password=s.password
             )
         yield frame
-    yield pb.SnapshotFrame(
-        end=pb.SnapshotEnd(node_count=len(image.nodes), session_count=len(image.sessions))
-    )
+    for i in range(0, len(retries), CHUNK_RETRIES):
+        frame = pb.SnapshotFrame()
+        frame.retries.results.extend(kept_to_proto(*r) for r in retries[i : i + CHUNK_RETRIES])
+        yield frame
+    counts = dict(node_count=len(image.nodes), session_count=len(image.sessions))
+    yield pb.SnapshotFrame(end=pb.SnapshotEnd(**counts, retry_count=len(retries)))
 
 
 def dump_snapshot(image: TreeImage, out: BinaryIO, *, created_ms: int | None = None) -> int:
@@ -276,8 +287,9 @@ def _decode_chunk(chunk: pb.NodeChunk, source: str, index: int) -> tuple[list[st
 def _load(f: BinaryIO, source: str, build: bool) -> tuple[SnapshotInfo, TreeImage | None]:
     nodes: dict[str, Znode] = {}
     sessions: dict[int, SessionRecord] = {}
+    retries: dict[int, dict] = {}
     header = pb.SnapshotHeader()
-    node_count = session_count = 0
+    node_count = session_count = retry_count = 0
     with _gc_paused():
         for index, frame in enumerate(_read_frames(f, source)):
             kind = frame.WhichOneof("kind")
@@ -292,13 +304,22 @@ def _load(f: BinaryIO, source: str, build: bool) -> tuple[SnapshotInfo, TreeImag
                 session_count += len(frame.sessions.sessions)
                 for s in frame.sessions.sessions if build else ():
                     sessions[s.session_id] = SessionRecord(s.session_id, s.timeout_ms, s.password)
+            elif kind == "retries":
+                retry_count += len(frame.retries.results)
+                for r in frame.retries.results if build else ():
+                    try:
+                        sid, xid, kept = kept_from_proto(r)
+                    except CodecError as exc:
+                        raise SnapshotError(f"{source}: frame {index}: {exc}") from None
+                    retries.setdefault(sid, {})[xid] = kept
             elif kind == "end":
-                counts = (frame.end.node_count, frame.end.session_count)
-                expected = (header.node_count, header.session_count)
-                if counts != expected or (node_count, session_count) != expected:
+                end, head = frame.end, header
+                counts = (end.node_count, end.session_count, end.retry_count)
+                expected = (head.node_count, head.session_count, head.retry_count)
+                if counts != expected or (node_count, session_count, retry_count) != expected:
                     raise SnapshotError(
                         f"{source}: counts disagree: header {expected}, end {counts},"
-                        f" frames {(node_count, session_count)}"
+                        f" frames {(node_count, session_count, retry_count)}"
                     )
             else:
                 raise SnapshotError(f"{source}: frame {index} has no known kind")
@@ -307,7 +328,7 @@ def _load(f: BinaryIO, source: str, build: bool) -> tuple[SnapshotInfo, TreeImag
     if build and "/" not in nodes:
         raise SnapshotError(f"{source}: the root znode is missing")
     info = SnapshotInfo(header.last_zxid, node_count, session_count, header.created_ms, f.tell())
-    image = TreeImage(header.last_zxid, nodes, sessions) if build else None
+    image = TreeImage(header.last_zxid, nodes, sessions, retries) if build else None
     return info, image
 
 

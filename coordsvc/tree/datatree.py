@@ -11,7 +11,7 @@ error, and raises InvariantViolation.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from coordsvc.request.ops import (
     CheckResult,
@@ -23,6 +23,7 @@ from coordsvc.request.ops import (
     SetDataResult,
 )
 from coordsvc.tree.paths import basename, join, parent_of
+from coordsvc.tree.retries import AppliedWrites, KeptResult
 from coordsvc.tree.txn import (
     CheckTxn,
     CloseSessionTxn,
@@ -88,6 +89,7 @@ class TreeImage:
     last_zxid: int
     nodes: dict[str, Znode]
     sessions: dict[int, SessionRecord]
+    retries: dict[int, dict[int, KeptResult]] = field(default_factory=dict)
 
 
 class DataTree:
@@ -100,6 +102,7 @@ class DataTree:
         self._containers: set[str] = set()
         self._ttls: set[str] = set()
         self.sessions: dict[int, SessionRecord] = {}
+        self.retries = AppliedWrites()  # results of recent session writes, for resends
         self.last_zxid = 0
 
     # ---- reads --------------------------------------------------------------
@@ -151,8 +154,20 @@ class DataTree:
             )
         triggers: list[Trigger] = []
         result = self._apply_body(txn, txn.body, triggers)
+        self._keep_result(txn, result)
         self.last_zxid = txn.zxid
         return Applied(txn.zxid, result, tuple(triggers))
+
+    def _keep_result(self, txn: Txn, result: Result) -> None:
+        """Keep a session write's result for resends; forget an ended session's."""
+        sid, body = txn.session_id, txn.body
+        if isinstance(body, CloseSessionTxn):
+            self.retries.forget(body.session_id)
+        elif sid and txn.xid > 0 and not isinstance(body, CreateSessionTxn):
+            rec = self.sessions.get(sid)
+            if rec is not None:
+                kept = KeptResult(txn.zxid, txn.time_ms, result)
+                self.retries.record(sid, txn.xid, kept, rec.timeout_ms)
 
     def _apply_body(self, txn: Txn, body, triggers: list[Trigger]) -> Result:
         match body:
@@ -269,16 +284,18 @@ class DataTree:
         sessions = tuple(
             sorted((s.session_id, s.timeout_ms, s.password) for s in self.sessions.values())
         )
-        return (self.last_zxid, nodes, sessions)
+        return (self.last_zxid, nodes, sessions, self.retries.signature())
 
     def image(self) -> TreeImage:
         """A consistent image of the tree now (shallow copies: O(n) pointers, no node copies)."""
-        return TreeImage(self.last_zxid, dict(self._nodes), dict(self.sessions))
+        nodes, sessions = dict(self._nodes), dict(self.sessions)
+        return TreeImage(self.last_zxid, nodes, sessions, self.retries.image())
 
     @classmethod
     def from_image(cls, image: TreeImage) -> DataTree:
         """Rebuild a tree (and its indexes) from an image."""
         tree = cls()
+        tree.retries = AppliedWrites.from_image(image.retries)
         tree._nodes = dict(image.nodes)
         tree._children = {path: set() for path in tree._nodes}
         for path, node in tree._nodes.items():

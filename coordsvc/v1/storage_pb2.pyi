@@ -119,16 +119,18 @@ class TxnRecord(_message.Message):
     def __init__(self, zxid: _Optional[int] = ..., time_ms: _Optional[int] = ..., session_id: _Optional[int] = ..., xid: _Optional[int] = ..., create: _Optional[_Union[CreateTxn, _Mapping]] = ..., delete: _Optional[_Union[DeleteTxn, _Mapping]] = ..., set_data: _Optional[_Union[SetDataTxn, _Mapping]] = ..., check: _Optional[_Union[CheckTxn, _Mapping]] = ..., multi: _Optional[_Union[MultiTxn, _Mapping]] = ..., create_session: _Optional[_Union[CreateSessionTxn, _Mapping]] = ..., close_session: _Optional[_Union[CloseSessionTxn, _Mapping]] = ...) -> None: ...
 
 class SnapshotHeader(_message.Message):
-    __slots__ = ("last_zxid", "node_count", "session_count", "created_ms")
+    __slots__ = ("last_zxid", "node_count", "session_count", "created_ms", "retry_count")
     LAST_ZXID_FIELD_NUMBER: _ClassVar[int]
     NODE_COUNT_FIELD_NUMBER: _ClassVar[int]
     SESSION_COUNT_FIELD_NUMBER: _ClassVar[int]
     CREATED_MS_FIELD_NUMBER: _ClassVar[int]
+    RETRY_COUNT_FIELD_NUMBER: _ClassVar[int]
     last_zxid: int
     node_count: int
     session_count: int
     created_ms: int
-    def __init__(self, last_zxid: _Optional[int] = ..., node_count: _Optional[int] = ..., session_count: _Optional[int] = ..., created_ms: _Optional[int] = ...) -> None: ...
+    retry_count: int
+    def __init__(self, last_zxid: _Optional[int] = ..., node_count: _Optional[int] = ..., session_count: _Optional[int] = ..., created_ms: _Optional[int] = ..., retry_count: _Optional[int] = ...) -> None: ...
 
 class NodeChunk(_message.Message):
     __slots__ = ("path", "data", "czxid", "mzxid", "pzxid", "ctime", "mtime", "version", "cversion", "aversion", "ephemeral_owner", "num_children", "kind", "ttl_ms")
@@ -179,24 +181,102 @@ class SessionChunk(_message.Message):
     def __init__(self, sessions: _Optional[_Iterable[_Union[SnapshotSession, _Mapping]]] = ...) -> None: ...
 
 class SnapshotEnd(_message.Message):
-    __slots__ = ("node_count", "session_count")
+    __slots__ = ("node_count", "session_count", "retry_count")
     NODE_COUNT_FIELD_NUMBER: _ClassVar[int]
     SESSION_COUNT_FIELD_NUMBER: _ClassVar[int]
+    RETRY_COUNT_FIELD_NUMBER: _ClassVar[int]
     node_count: int
     session_count: int
-    def __init__(self, node_count: _Optional[int] = ..., session_count: _Optional[int] = ...) -> None: ...
+    retry_count: int
+    def __init__(self, node_count: _Optional[int] = ..., session_count: _Optional[int] = ..., retry_count: _Optional[int] = ...) -> None: ...
+
+class KeptStat(_message.Message):
+    __slots__ = ("czxid", "mzxid", "pzxid", "ctime", "mtime", "version", "cversion", "aversion", "ephemeral_owner", "data_length", "num_children")
+    CZXID_FIELD_NUMBER: _ClassVar[int]
+    MZXID_FIELD_NUMBER: _ClassVar[int]
+    PZXID_FIELD_NUMBER: _ClassVar[int]
+    CTIME_FIELD_NUMBER: _ClassVar[int]
+    MTIME_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    CVERSION_FIELD_NUMBER: _ClassVar[int]
+    AVERSION_FIELD_NUMBER: _ClassVar[int]
+    EPHEMERAL_OWNER_FIELD_NUMBER: _ClassVar[int]
+    DATA_LENGTH_FIELD_NUMBER: _ClassVar[int]
+    NUM_CHILDREN_FIELD_NUMBER: _ClassVar[int]
+    czxid: int
+    mzxid: int
+    pzxid: int
+    ctime: int
+    mtime: int
+    version: int
+    cversion: int
+    aversion: int
+    ephemeral_owner: int
+    data_length: int
+    num_children: int
+    def __init__(self, czxid: _Optional[int] = ..., mzxid: _Optional[int] = ..., pzxid: _Optional[int] = ..., ctime: _Optional[int] = ..., mtime: _Optional[int] = ..., version: _Optional[int] = ..., cversion: _Optional[int] = ..., aversion: _Optional[int] = ..., ephemeral_owner: _Optional[int] = ..., data_length: _Optional[int] = ..., num_children: _Optional[int] = ...) -> None: ...
+
+class KeptCreate(_message.Message):
+    __slots__ = ("path", "stat")
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    STAT_FIELD_NUMBER: _ClassVar[int]
+    path: str
+    stat: KeptStat
+    def __init__(self, path: _Optional[str] = ..., stat: _Optional[_Union[KeptStat, _Mapping]] = ...) -> None: ...
+
+class KeptMulti(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[KeptAnswer]
+    def __init__(self, results: _Optional[_Iterable[_Union[KeptAnswer, _Mapping]]] = ...) -> None: ...
+
+class KeptAnswer(_message.Message):
+    __slots__ = ("create", "set_data", "delete", "check", "multi")
+    CREATE_FIELD_NUMBER: _ClassVar[int]
+    SET_DATA_FIELD_NUMBER: _ClassVar[int]
+    DELETE_FIELD_NUMBER: _ClassVar[int]
+    CHECK_FIELD_NUMBER: _ClassVar[int]
+    MULTI_FIELD_NUMBER: _ClassVar[int]
+    create: KeptCreate
+    set_data: KeptStat
+    delete: bool
+    check: bool
+    multi: KeptMulti
+    def __init__(self, create: _Optional[_Union[KeptCreate, _Mapping]] = ..., set_data: _Optional[_Union[KeptStat, _Mapping]] = ..., delete: _Optional[bool] = ..., check: _Optional[bool] = ..., multi: _Optional[_Union[KeptMulti, _Mapping]] = ...) -> None: ...
+
+class KeptResult(_message.Message):
+    __slots__ = ("session_id", "xid", "zxid", "time_ms", "answer")
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    XID_FIELD_NUMBER: _ClassVar[int]
+    ZXID_FIELD_NUMBER: _ClassVar[int]
+    TIME_MS_FIELD_NUMBER: _ClassVar[int]
+    ANSWER_FIELD_NUMBER: _ClassVar[int]
+    session_id: int
+    xid: int
+    zxid: int
+    time_ms: int
+    answer: KeptAnswer
+    def __init__(self, session_id: _Optional[int] = ..., xid: _Optional[int] = ..., zxid: _Optional[int] = ..., time_ms: _Optional[int] = ..., answer: _Optional[_Union[KeptAnswer, _Mapping]] = ...) -> None: ...
+
+class RetryChunk(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[KeptResult]
+    def __init__(self, results: _Optional[_Iterable[_Union[KeptResult, _Mapping]]] = ...) -> None: ...
 
 class SnapshotFrame(_message.Message):
-    __slots__ = ("header", "nodes", "sessions", "end")
+    __slots__ = ("header", "nodes", "sessions", "end", "retries")
     HEADER_FIELD_NUMBER: _ClassVar[int]
     NODES_FIELD_NUMBER: _ClassVar[int]
     SESSIONS_FIELD_NUMBER: _ClassVar[int]
     END_FIELD_NUMBER: _ClassVar[int]
+    RETRIES_FIELD_NUMBER: _ClassVar[int]
     header: SnapshotHeader
     nodes: NodeChunk
     sessions: SessionChunk
     end: SnapshotEnd
-    def __init__(self, header: _Optional[_Union[SnapshotHeader, _Mapping]] = ..., nodes: _Optional[_Union[NodeChunk, _Mapping]] = ..., sessions: _Optional[_Union[SessionChunk, _Mapping]] = ..., end: _Optional[_Union[SnapshotEnd, _Mapping]] = ...) -> None: ...
+    retries: RetryChunk
+    def __init__(self, header: _Optional[_Union[SnapshotHeader, _Mapping]] = ..., nodes: _Optional[_Union[NodeChunk, _Mapping]] = ..., sessions: _Optional[_Union[SessionChunk, _Mapping]] = ..., end: _Optional[_Union[SnapshotEnd, _Mapping]] = ..., retries: _Optional[_Union[RetryChunk, _Mapping]] = ...) -> None: ...
 
 class StoredSnapshot(_message.Message):
     __slots__ = ("zxid", "file", "size", "node_count", "session_count", "created_ms")

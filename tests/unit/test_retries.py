@@ -7,15 +7,27 @@ attempt, before or after that attempt committed.
 
 from __future__ import annotations
 
+import io
+
 import pytest
 from ensemble_cluster import Cluster
 from pipeline_driver import Driver
 
 from coordsvc.errors import ConnectionLoss, StorageFullError
 from coordsvc.request.events import Connected, PersistFailed, Reply
-from coordsvc.request.ops import CloseSession, Create, CreateResult, Delete, SetData
+from coordsvc.request.ops import (
+    Check,
+    CloseSession,
+    Create,
+    CreateResult,
+    Delete,
+    Multi,
+    SetData,
+)
 from coordsvc.request.pipeline import Pipeline, PipelineConfig
-from coordsvc.request.retries import Applied, AppliedWrites
+from coordsvc.storage.snapshot import decode_snapshot, dump_snapshot
+from coordsvc.tree.datatree import DataTree
+from coordsvc.tree.retries import AppliedWrites, KeptResult
 
 TICK = 1000
 CFG = PipelineConfig(tick_ms=TICK)
@@ -35,7 +47,7 @@ def _sequentials(tree, parent: str) -> list[str]:
 def test_the_table_keeps_the_newest_results_per_session() -> None:
     t = AppliedWrites(per_session=3)
     for xid in range(1, 6):
-        t.record(7, xid, Applied(100 + xid, 0, _made(f"/n{xid}")), 10_000)
+        t.record(7, xid, KeptResult(100 + xid, 0, _made(f"/n{xid}")), 10_000)
     assert [t.lookup(7, x) is not None for x in range(1, 6)] == [False, False, True, True, True]
     assert t.lookup(7, 5).result == _made("/n5") and t.lookup(7, 5).zxid == 105
     assert t.last_xid(7) == 5 and t.last_xid(8) == 0
@@ -43,17 +55,17 @@ def test_the_table_keeps_the_newest_results_per_session() -> None:
 
 def test_the_table_drops_results_older_than_two_session_timeouts() -> None:
     t = AppliedWrites(per_session=100)
-    t.record(7, 1, Applied(1, 0, _made("/a")), 1_000)
-    t.record(7, 2, Applied(2, 1_500, _made("/b")), 1_000)
+    t.record(7, 1, KeptResult(1, 0, _made("/a")), 1_000)
+    t.record(7, 2, KeptResult(2, 1_500, _made("/b")), 1_000)
     assert t.lookup(7, 1) is not None  # 1.5 s later: within 2 x 1 s
-    t.record(7, 3, Applied(3, 2_500, _made("/c")), 1_000)
+    t.record(7, 3, KeptResult(3, 2_500, _made("/c")), 1_000)
     assert t.lookup(7, 1) is None and t.lookup(7, 2) is not None
 
 
 @pytest.mark.parametrize(("sid", "xid"), [(0, 5), (7, 0), (7, -3)])
 def test_the_table_ignores_session_less_and_internal_writes(sid: int, xid: int) -> None:
     t = AppliedWrites()
-    t.record(sid, xid, Applied(1, 0, _made("/a")), 1_000)
+    t.record(sid, xid, KeptResult(1, 0, _made("/a")), 1_000)
     assert len(t) == 0
 
 
@@ -117,9 +129,9 @@ def test_a_closed_session_forgets_its_results() -> None:
     d = Driver(CFG)
     sid, _ = d.connect()
     d.ok(sid, Create("/a"))
-    assert len(d.pipeline.applied) == 1
+    assert len(d.pipeline.tree.retries) == 1
     d.ok(sid, CloseSession())
-    assert len(d.pipeline.applied) == 0
+    assert len(d.pipeline.tree.retries) == 0
 
 
 def test_a_new_write_with_a_fresh_xid_is_applied_again() -> None:
@@ -208,3 +220,29 @@ def test_a_resend_riding_on_a_proposal_the_leader_lost_is_told_to_try_again() ->
             break
     got = [r for r in leader.replies() if r.xid == xid]
     assert [type(r.error) for r in got] == [ConnectionLoss, ConnectionLoss]
+
+
+def test_results_survive_a_snapshot_of_every_kind_of_write() -> None:
+    d = Driver(CFG)
+    sid, password = d.connect()
+    writes = [
+        Create("/a", b"1"),
+        SetData("/a", b"2"),
+        Create("/s-", sequential=True),
+        Multi((Create("/m"), SetData("/m", b"x"), Check("/m", 1), Delete("/m"))),
+        Delete("/a"),
+    ]
+    firsts = [d.reply(d.send(sid, op)) for op in writes]
+    assert all(r.error is None for r in firsts)
+    buf = io.BytesIO()
+    dump_snapshot(d.tree.image(), buf, created_ms=0)
+    tree = DataTree.from_image(decode_snapshot(buf.getvalue()))
+    assert tree.signature() == d.tree.signature()
+    again = Driver(pipeline=Pipeline(CFG, tree=tree, now_ms=TICK))
+    again.resume(sid, password)
+    for op, first in zip(writes, firsts, strict=True):
+        again.send(sid, op, xid=first.xid)
+        reply = again.reply(first.xid)
+        assert (reply.result, reply.zxid, reply.error) == (first.result, first.zxid, None)
+    assert again.log == []  # nothing was applied a second time
+    assert _sequentials(tree, "/") == [firsts[2].result.path[1:]]
