@@ -40,13 +40,14 @@ from pathlib import Path
 
 import grpc
 import lmdb
+from benchfigures import fs_type, pct, raw_flushes
+from benchfigures import ms as _ms
 from coordsvc.client import AsyncClient
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from coordsvc.v1 import admin_pb2 as apb
 from coordsvc.v1 import admin_pb2_grpc as apb_grpc
 
-RECORD = b"r" * 130
 DATA = b"d" * 100
 START_TIMEOUT_S = 600.0
 
@@ -54,26 +55,8 @@ START_TIMEOUT_S = 600.0
 # ---- helpers --------------------------------------------------------------------
 
 
-def pct(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
 def ms(seconds: float) -> str:
-    return f"{seconds * 1000:7.3f} ms"
-
-
-def fs_type(path: Path) -> str:
-    """The filesystem type holding ``path`` (from /proc/mounts), or '?'."""
-    best, kind = "", "?"
-    try:
-        for line in Path("/proc/mounts").read_text().splitlines():
-            _, mount, fstype, *_ = line.split()
-            if str(path.resolve()).startswith(mount) and len(mount) > len(best):
-                best, kind = mount, fstype
-    except OSError:
-        pass
-    return kind
+    return _ms(seconds, width=7)
 
 
 def proc_status(pid: int) -> dict[str, int]:
@@ -164,17 +147,6 @@ class Server:
 # ---- (a) raw fsync and (b) sequential creates, interleaved --------------------------
 
 
-def raw_fsync(fd: int, n: int) -> list[float]:
-    """write(130 bytes) + fsync, n times, on ``fd``; seconds each."""
-    out = []
-    for _ in range(n):
-        t = time.perf_counter()
-        os.write(fd, RECORD)
-        os.fsync(fd)
-        out.append(time.perf_counter() - t)
-    return out
-
-
 async def sequential_creates(
     address: str, n: int, raw_dir: Path | None = None, chunk: int = 25
 ) -> tuple[list[float], list[float]]:
@@ -196,7 +168,7 @@ async def sequential_creates(
                 await c.create(f"/seq/warm{i}", DATA)
             for lo in range(0, n, chunk):
                 if fd >= 0:
-                    raw += raw_fsync(fd, min(chunk, n - lo))
+                    raw += raw_flushes(fd, min(chunk, n - lo))
                 for i in range(lo, min(n, lo + chunk)):
                     t = time.perf_counter()
                     await c.create(f"/seq/n{i}", DATA)

@@ -34,6 +34,8 @@ import threading
 import time
 from pathlib import Path
 
+from benchfigures import fs_type, ms, pct, raw_flushes
+
 from coordsvc.storage.lmdb_store import LmdbStorage
 from coordsvc.storage.snapshot import load_snapshot, recover, write_snapshot
 from coordsvc.storage.writer import StorageWriter
@@ -44,42 +46,13 @@ from coordsvc.tree.znode import Znode
 PAYLOAD = b"v" * 100
 
 
-def pct(samples: list[float], q: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-def ms(seconds: float) -> str:
-    return f"{seconds * 1000:8.3f} ms"
-
-
-def fs_type(path: Path) -> str:
-    """The filesystem type holding ``path`` (from /proc/mounts), or '?'."""
-    best, kind = "", "?"
-    try:
-        for line in Path("/proc/mounts").read_text().splitlines():
-            _, mount, fstype, *_ = line.split()
-            if str(path.resolve()).startswith(mount) and len(mount) > len(best):
-                best, kind = mount, fstype
-    except OSError:
-        pass
-    return kind
-
-
 def raw_loop(directory: Path, n: int, flush) -> list[float]:
     """Append a txn-sized record and flush it, n times; seconds per iteration."""
-    record = b"r" * 130
     fd = os.open(directory / f"raw-{flush.__name__}", os.O_WRONLY | os.O_CREAT | os.O_APPEND)
-    out = []
     try:
-        for _ in range(n):
-            t = time.perf_counter()
-            os.write(fd, record)
-            flush(fd)
-            out.append(time.perf_counter() - t)
+        return raw_flushes(fd, n, flush)
     finally:
         os.close(fd)
-    return out
 
 
 def txn(counter: int) -> Txn:
