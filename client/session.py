@@ -219,10 +219,12 @@ class Session:
     async def _run(self) -> None:
         failures = 0
         pauses = self._reconnect.delays()
+        last_failure = ""
         while True:
             host = self._hosts.next()
             if self._expired_locally():
-                await self._expire("no server answered within the session timeout")
+                why = "no server took the session within the session timeout"
+                await self._expire(f"{why} (last: {last_failure})" if last_failure else why)
                 return
             try:
                 conn, answer = await self._connect(host)
@@ -231,6 +233,7 @@ class Session:
                 return
             except CoordError as exc:
                 log.info("connecting to %s failed: %s", host, exc)
+                last_failure = f"{host}: {exc.message}"
                 failures += 1
                 if failures % len(self._hosts) == 0:
                     pause = next(pauses, self._reconnect.max_delay)

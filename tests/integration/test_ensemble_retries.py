@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 
 import pytest
 from coordsvc.client import AsyncClient
+from coordsvc.client.errors import SessionExpiredError
 from ensemble import ensembles, run
 
 CLIENTS = 6
@@ -88,5 +90,33 @@ def test_sequential_creates_in_flight_across_a_leader_kill_are_applied_once(
         finally:
             for c in clients:
                 await c.stop()
+
+    run(scenario())
+
+
+def test_a_write_in_flight_when_the_majority_is_lost_ends_with_a_clear_error(
+    ensemble_factory,
+) -> None:
+    ens = ensemble_factory(3)
+    leader = ens.wait_leader()
+    followers = [n for n in ens.nodes.values() if n is not leader]
+
+    async def scenario() -> None:
+        c = AsyncClient([leader.address], session_timeout=3.0)
+        await c.start()
+        try:
+            await c.create("/before", b"")
+            for f in followers:
+                f.kill()
+            started = time.monotonic()
+            with pytest.raises(SessionExpiredError) as info:
+                await c.create("/after", b"")
+            waited = time.monotonic() - started
+            print(f"\nwrite without a quorum ended after {waited:.2f} s: {info.value}")
+            # no server could take the session, and the error says why
+            assert "not in a serving ensemble" in str(info.value)
+            assert waited < 3.0 + 5.0  # the session timeout, plus election and connect slack
+        finally:
+            await c.stop()
 
     run(scenario())
