@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import enum
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -105,10 +106,18 @@ class LeaderState:
     reads: deque[tuple[int, int, list[tuple[int | None, Any]]]] = field(default_factory=deque)
 
 
-def become_leading(p: ZabPeer) -> None:
+def become_leading(
+    p: ZabPeer, early: Mapping[int, FollowerInfo | ObserverInfo] | None = None
+) -> None:
+    """Lead; ``early`` are registrations that reached us while we were still
+    LOOKING (a learner that decided first), taken as if they arrived now."""
     p.set_role(Role.LEADING, p.id, 0, Phase.DISCOVERY)
-    p.lead = LeaderState(deadline=p.now + p.config.init_limit_ticks)
+    lead = p.lead = LeaderState(deadline=p.now + p.config.init_limit_ticks)
     p.install_role(_step, _tick, _flush, _on_durable, _has_work)
+    for sender, info in sorted((early or {}).items()):
+        _on_info(p, sender, info)
+        if p.lead is not lead:
+            return  # a registration made us step down
     _check_discovery(p)
 
 
@@ -233,6 +242,8 @@ def _on_info(p: ZabPeer, sender: int, msg: FollowerInfo | ObserverInfo) -> None:
 
 def _check_discovery(p: ZabPeer) -> None:
     lead: LeaderState = p.lead
+    if lead.epoch:
+        return  # chosen already
     voters = [ln.id for ln in lead.learners.values() if not ln.observer]
     if not has_quorum([p.id, *voters], p.voters):
         return

@@ -3,7 +3,9 @@
 On entry a node bumps its round and votes for itself (observers vote for no
 one and only ask), sends its vote to every voter, and waits a randomised
 timeout before sending it again (votes may be lost). ``Election`` does the
-tally; this module only sends and switches roles.
+tally; this module only sends and switches roles. A registration
+(FollowerInfo) that reaches us before we decided, from a voter that decided
+first, is kept and taken if we come to lead.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ def become_looking(p: ZabPeer) -> None:
     p.lead = None
     p.learner = None
     p.vote = None
+    p.early_infos.clear()
     p.round += 1
     candidate = VoteValue(p.current_epoch, p.log.last, p.id) if p.is_voter else None
     p.election = Election(p.id, p.voters, candidate, p.round)
@@ -87,7 +90,8 @@ def _broadcast(p: ZabPeer) -> None:
 def _decide(p: ZabPeer, value: VoteValue) -> None:
     p.vote = value
     p.election = None
+    early, p.early_infos = p.early_infos, {}
     if value.leader == p.id:
-        leader.become_leading(p)
+        leader.become_leading(p, early)
     else:
         learner.become_learner(p, value.leader, observer=not p.is_voter)

@@ -34,11 +34,13 @@ from coordsvc.zab.messages import (
     LEARNER_MESSAGES,
     ClientRead,
     ClientWrite,
+    FollowerInfo,
     Input,
     LogPurged,
     Message,
     NewEpoch,
     NotLeader,
+    ObserverInfo,
     Persisted,
     Phase,
     Propose,
@@ -129,6 +131,9 @@ class ZabPeer:
         self.accepted_from: tuple[int, int] | None = None  # (epoch, leader) acked in memory
         self.epoch_floor = 0  # highest accepted epoch a learner reported (in memory)
         self.election = None
+        # registrations that reached us while LOOKING, from voters that decided
+        # before us: taken as if they arrived now if we come to lead
+        self.early_infos: dict[int, FollowerInfo | ObserverInfo] = {}
         self.looking_deadline = 0
         self.decide_at: int | None = None
         self.lead = None
@@ -436,6 +441,9 @@ class ZabPeer:
         if isinstance(msg, LEARNER_MESSAGES):
             if self.role is Role.LEADING:
                 self._step(self, sender, msg)
+            elif self.role is Role.LOOKING and type(msg) in (FollowerInfo, ObserverInfo):
+                # it elected us before we decided: keep its registration for when we lead
+                self.early_infos[sender] = msg
             return
         self.protocol_error(sender, msg, "unknown message")
 

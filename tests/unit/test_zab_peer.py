@@ -380,3 +380,67 @@ def test_newleader_past_the_log_end_makes_the_learner_register_again() -> None:
     rd = peer.ready()
     assert rd.send_after_persist == ()
     assert rd.send_now == ((1, FollowerInfo(1, 0, a + 1)),)
+
+
+# ---- failover: early registrations ----------------------------------------------------
+
+
+def elected_after(peer: ZabPeer, disk: Disk, *steps) -> list[Ready]:
+    out = []
+    for inp in steps:
+        peer.step(inp)
+        out += drain(peer, disk)
+    return out
+
+
+def test_a_registration_that_beats_our_own_decision_is_kept_for_when_we_lead() -> None:
+    """Voter 1 decided first (its finalize wait ended before ours) and registered
+    while we were still LOOKING: we take it when we lead, not after its retry."""
+    disk = Disk()
+    peer = ZabPeer(cfg(n=3, voters=(1, 2, 3)), disk, random.Random(3))
+    drain(peer, disk)
+    rds = elected_after(
+        peer,
+        disk,
+        Received(1, Vote(3, 0, 0, 1, Role.LOOKING)),  # a quorum for us: the finalize wait
+        Received(1, FollowerInfo(0, 0, 11)),
+    )
+    assert peer.role is Role.LOOKING and not rds  # nothing to say yet
+    rds = elected_after(peer, disk, Tick())
+    sent = [m for rd in rds for m in rd.send_after_persist]
+    assert peer.role is Role.LEADING and peer.epoch == 1
+    assert sent == [(1, NewEpoch(1, 11))]  # the epoch is chosen once, at once
+    rds = elected_after(peer, disk, Received(2, FollowerInfo(0, 0, 21)))
+    assert peer.epoch == 1 and [m for rd in rds for m in rd.send_after_persist] == [
+        (2, NewEpoch(1, 21))
+    ]
+
+
+def test_an_early_registration_with_a_later_promise_makes_the_new_leader_step_down() -> None:
+    disk = Disk()
+    peer = ZabPeer(cfg(n=3, voters=(1, 2, 3)), disk, random.Random(3))
+    drain(peer, disk)
+    elected_after(
+        peer,
+        disk,
+        Received(1, Vote(3, 0, 0, 1, Role.LOOKING)),
+        Received(1, FollowerInfo(0, 0, 11)),
+        Received(2, FollowerInfo(7, 0, 21)),  # 2 promised epoch 7 to someone
+        Tick(),
+    )
+    assert peer.role is Role.LOOKING and peer.epoch_floor == 7
+
+
+def test_registrations_kept_while_looking_are_dropped_when_we_follow() -> None:
+    disk = Disk()
+    peer = ZabPeer(cfg(n=3, voters=(1, 2, 3)), disk, random.Random(3))
+    drain(peer, disk)
+    elected_after(
+        peer,
+        disk,
+        Received(1, FollowerInfo(0, 0, 11)),
+        Received(1, Vote(2, 5, 1, 1, Role.LOOKING)),  # 2 has the later history
+        Received(2, Vote(2, 5, 1, 1, Role.LOOKING)),
+    )
+    assert peer.role is Role.FOLLOWING and peer.leader_id == 2
+    assert peer.early_infos == {}
