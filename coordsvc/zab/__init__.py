@@ -3,7 +3,8 @@
 The driver (the server's runner, the simulator, the transcript harness)::
 
     peer = ZabPeer(ZabConfig(id=1, voters={1, 2, 3}), storage, random.Random())
-    peer.step(Received(sender, message))   # or Tick(), Persisted(mark), Propose(...), ...
+    peer.step(Received(sender, message))   # or Tick(), Persisted(mark), Propose(...),
+                                           # PeerDisconnected(peer), ...
     while peer.has_ready():
         rd = peer.ready()                  # a Ready: what to persist, send, apply
         ...                                # the order is in coordsvc.zab.ready
@@ -23,6 +24,7 @@ from coordsvc.zab.messages import (
     LogPurged,
     Message,
     NotLeader,
+    PeerDisconnected,
     Persisted,
     Phase,
     Propose,
@@ -54,6 +56,7 @@ __all__ = [
     "ClientRead",
     "Touched",
     "LogPurged",
+    "PeerDisconnected",
     "NotLeader",
     "InvariantViolation",
     "PeerProtocolError",

@@ -10,7 +10,9 @@ per Ready); observers take committed txns from Inform and never ack.
 Anything that shows our log is not the prefix we think (a proposal whose
 ``prev_zxid`` is not our last zxid, a NewLeader past our log end, a ping
 showing we missed txns twice in a row) makes us register again, which
-re-syncs us; a silent leader (``sync_limit_ticks``) sends us LOOKING.
+re-syncs us; a silent leader (``sync_limit_ticks``) sends us LOOKING, and
+so does the transport's word that our link to it broke (``PeerDisconnected``),
+at once: a leader whose process died takes its connections with it.
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ from coordsvc.zab.ready import ReadState
 if TYPE_CHECKING:
     from coordsvc.zab.peer import ZabPeer
 
-__all__ = ["become_learner", "client_write", "client_read", "LearnerStage"]
+__all__ = ["become_learner", "client_write", "client_read", "leader_lost", "LearnerStage"]
 
 
 class LearnerStage(enum.IntEnum):
@@ -123,6 +125,11 @@ def client_write(p: ZabPeer, payload: Any) -> NotLeader | None:
         return NotLeader(p.leader_id)
     p.send(s.leader, Forward(s.epoch, payload))
     return None
+
+
+def leader_lost(p: ZabPeer) -> None:
+    """The link to our leader broke: look for a leader now, not after the silence timeout."""
+    looking.become_looking(p)
 
 
 def client_read(p: ZabPeer, ctx: Any) -> NotLeader | None:

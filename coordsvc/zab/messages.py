@@ -58,6 +58,7 @@ __all__ = [
     "ClientRead",
     "Touched",
     "LogPurged",
+    "PeerDisconnected",
     "Input",
     # rejection values
     "NotLeader",
@@ -410,7 +411,31 @@ class LogPurged:
     zxid: int
 
 
-Input = Received | Tick | Persisted | Propose | ClientWrite | ClientRead | Touched | LogPurged
+@_frozen
+class PeerDisconnected:
+    """The transport's link with ``peer`` broke (its process died, the connection reset).
+
+    A hint that safety never depends on: a learner whose leader it names looks for
+    a leader at once instead of waiting out ``sync_limit_ticks`` of silence
+    (ZooKeeper's follower does the same when its socket to the leader
+    breaks); every other node ignores it. A host that vanishes without
+    closing its connections sends none, and the silence timeout still applies.
+    """
+
+    peer: int
+
+
+Input = (
+    Received
+    | Tick
+    | Persisted
+    | Propose
+    | ClientWrite
+    | ClientRead
+    | Touched
+    | LogPurged
+    | PeerDisconnected
+)
 
 # ---- rejections --------------------------------------------------------------------------------
 

@@ -41,6 +41,7 @@ from coordsvc.zab.messages import (
     NewEpoch,
     NotLeader,
     ObserverInfo,
+    PeerDisconnected,
     Persisted,
     Phase,
     Propose,
@@ -212,6 +213,9 @@ class ZabPeer:
                     self._touched.extend(sids)
                 elif self.learner is not None:
                     self.learner.touches.update(sids)
+            case PeerDisconnected(peer=pid):
+                if self.learner is not None and pid == self.leader_id:
+                    learner.leader_lost(self)
             case LogPurged(zxid=zxid):
                 if zxid > self._tree_zxid:
                     raise UsageError(f"purge through {zxid:#x}, past the applied {self.applied:#x}")

@@ -7,6 +7,12 @@ drawn first (TigerBeetle's swarm testing: each seed gets its own mix of
 faults), then each subsystem gets a sub-seed, so changing one subsystem's
 draws does not shift the others.
 
+The transport's link hints are modelled too: a crashed node's peers learn
+that their link to it broke (``PeerDisconnected``), each with some chance
+and after a network delay (FIFO behind what the crashed node sent when the
+network does not reorder), and links also reset spuriously while the node
+at the other end lives on.
+
 Phases: ``safety`` (faults on: loss, duplication, reordering, partitions,
 crashes that lose the unsynced tail, restarts, clock skew and stalls) for
 ``steps`` events, then ``liveness``: faults off for a core quorum (half
@@ -39,6 +45,7 @@ from coordsvc.zab.messages import (
     ClientRead,
     ClientWrite,
     Message,
+    PeerDisconnected,
     Phase,
     Propose,
     Received,
@@ -51,7 +58,7 @@ from coordsvc.zab.ready import Ready
 
 __all__ = ["Options", "Simulation", "SimFailure", "draw_options", "DEFAULT_STEPS"]
 
-TICK, DELIVER, SYNC, WORKLOAD, FAULT = range(5)
+TICK, DELIVER, SYNC, WORKLOAD, FAULT, LINK_DOWN, LINK_RESET = range(7)
 DEFAULT_STEPS = 4000  # safety-phase events per seed in the CI slice
 
 
@@ -89,9 +96,18 @@ class Options:
     read_share: float
     max_batch: int
     fault_period: int = 40
+    # link hints (drawn from their own sub-seed, after everything above)
+    hint_rate: float = 0.0  # chance a crash is signalled to each peer
+    reset_period: int = 0  # mean time between spurious link resets (0: none)
 
     def describe(self) -> str:
         return " ".join(f"{k}={v}" for k, v in vars(self).items())
+
+
+def draw_link_options(rng: random.Random, o: Options) -> None:
+    """The link-hint part of the swarm: half the seeds always signal a crash."""
+    o.hint_rate = rng.choice((0.0, 0.5, 1.0, 1.0))
+    o.reset_period = rng.choice((0, 0, 200, 1000)) if o.loss or o.crash_rate else 0
 
 
 def draw_options(rng: random.Random) -> Options:
@@ -141,6 +157,7 @@ class Stats:
     snaps_sent: int = 0
     truncs: int = 0
     dropped: int = 0
+    hints: int = 0  # PeerDisconnected inputs delivered (crashes and resets)
     liveness_steps: int = 0
 
 
@@ -181,6 +198,8 @@ class Simulation:
         self.disk_rng = random.Random(root.getrandbits(64))
         clock_rng = random.Random(root.getrandbits(64))
         peer_seed = root.getrandbits(64)
+        self.link_rng = random.Random(root.getrandbits(64))
+        draw_link_options(self.link_rng, self.opts)
         self.steps = steps
         self.liveness_steps = liveness_steps
         o = self.opts
@@ -235,6 +254,8 @@ class Simulation:
             self._process(n)
         self._schedule(o.workload_period, WORKLOAD)
         self._schedule(o.fault_period, FAULT)
+        if o.reset_period:
+            self._schedule(self.link_rng.randint(1, 2 * o.reset_period), LINK_RESET)
 
     # ---- the loop -----------------------------------------------------------------
 
@@ -282,6 +303,10 @@ class Simulation:
             self._on_workload()
         elif kind == FAULT:
             self._on_fault()
+        elif kind == LINK_DOWN:
+            self._on_link_down(a, b, c)
+        elif kind == LINK_RESET:
+            self._on_link_reset()
 
     # ---- events -------------------------------------------------------------------
 
@@ -308,6 +333,42 @@ class Simulation:
         for msg in msgs:
             peer.step(Received(src, msg))
         self._process(dst)
+
+    def _on_link_down(self, dst: int, src: int, incarnation: int) -> None:
+        slot = self.slots[dst]
+        if incarnation != slot.incarnation or not slot.node.up:
+            return
+        self.stats.hints += 1
+        slot.node.peer.step(PeerDisconnected(src))
+        self._process(dst)
+
+    def _on_link_reset(self) -> None:
+        """A link resets while both ends live on (a spurious hint); most often a leader's."""
+        rng = self.link_rng
+        if self.liveness:
+            return
+        self._schedule(rng.randint(1, 2 * self.opts.reset_period), LINK_RESET)
+        up = [n for n in self.ids if self.nodes[n].up]
+        if len(up) < 2:
+            return
+        dst = rng.choice(up)
+        leader = self.nodes[dst].peer.leader_id
+        if leader is not None and leader != dst and rng.random() < 0.7:
+            src = leader
+        else:
+            src = rng.choice([n for n in self.ids if n != dst])
+        self.trace.append(f"t={self.now:.0f} link reset: {dst} hears its link to {src} broke")
+        self._link_down(dst, src)
+
+    def _link_down(self, dst: int, src: int) -> None:
+        """``dst`` will hear that its link to ``src`` broke, after a network delay
+        and behind what ``src`` sent it unless the network reorders."""
+        o = self.opts
+        at = self.now + self.link_rng.randint(o.delay_min, o.delay_max)
+        if not o.reorder:
+            at = max(at, self.fifo.get((src, dst), 0))
+        self.seq += 1
+        heapq.heappush(self.queue, (at, self.seq, LINK_DOWN, dst, src, self.slots[dst].incarnation))
 
     def _on_sync(self, n: int, incarnation: int) -> None:
         slot = self.slots[n]
@@ -597,6 +658,10 @@ class Simulation:
         slot.down_since = self.stats.steps
         self.stats.crashes += 1
         self.trace.append(f"t={self.now:.0f} crash {n} (lost {lost} unsynced ops)")
+        # its process is gone and so are its connections: peers may hear of it
+        for m in self.ids:
+            if m != n and self.nodes[m].up and self.link_rng.random() < self.opts.hint_rate:
+                self._link_down(m, n)
 
     def _restart(self, n: int) -> None:
         slot = self.slots[n]

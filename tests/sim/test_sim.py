@@ -69,7 +69,7 @@ def test_seeds(capsys: pytest.CaptureFixture[str]) -> None:
             f"steps={total.steps} liveness_steps={total.liveness_steps} "
             f"writes acked={total.acked}/{total.proposed} reads={total.reads} "
             f"leaders={total.elections} crashes={total.crashes} stalls={total.stalls} "
-            f"partitions={total.partitions} "
+            f"partitions={total.partitions} link_hints={total.hints} "
             f"truncs={total.truncs} snap_installs={total.snaps_sent} snapshots={total.snapshots}"
         )
     if failures:

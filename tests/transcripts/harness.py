@@ -25,7 +25,7 @@ from coordsvc.tree.txn import (
     zxid_epoch,
 )
 from coordsvc.tree.znode import NodeKind
-from coordsvc.zab.messages import Message, Propose, Received, Role, Tick
+from coordsvc.zab.messages import Message, PeerDisconnected, Propose, Received, Role, Tick
 from coordsvc.zab.peer import ZabConfig
 from coordsvc.zab.ready import Ready
 
@@ -291,6 +291,17 @@ class Harness:
         node.up = False
         self.net = [(s, d, m) for s, d, m in self.net if d != n]
         return f"{n}: crashed (lost {lost} unsynced)"
+
+    def cmd_disconnect(self, args: list[str]) -> None:
+        """disconnect IDS PEER: the transport of each of IDS reports that its link
+        to PEER broke (``PeerDisconnected``), as when PEER's process dies."""
+        src = int(args[1])
+        for n in _ids(args[0], self.nodes):
+            node = self.nodes[n]
+            if node.up:
+                self.out.append(f"{n}: link to {src} broke")
+                node.peer.step(PeerDisconnected(src))
+                node.process(self._send, self._on_ready)
 
     def cmd_restart(self, args: list[str]) -> None:
         n = int(args[0])

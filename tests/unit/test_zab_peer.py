@@ -21,6 +21,7 @@ from coordsvc.zab.messages import (
     NewEpoch,
     NewLeader,
     NotLeader,
+    PeerDisconnected,
     Persisted,
     Phase,
     Ping,
@@ -382,7 +383,31 @@ def test_newleader_past_the_log_end_makes_the_learner_register_again() -> None:
     assert rd.send_now == ((1, FollowerInfo(1, 0, a + 1)),)
 
 
-# ---- failover: early registrations ----------------------------------------------------
+# ---- failover: link hints, early registrations -------------------------------------------
+
+
+def test_a_broken_link_to_the_leader_sends_the_follower_looking_at_once() -> None:
+    peer, disk = follower_in_broadcast()
+    peer.step(PeerDisconnected(1))
+    assert peer.role is Role.LOOKING and peer.leader_id is None
+    rd = peer.ready()
+    assert sorted(to for to, m in rd.send_now if type(m) is Vote) == [1, 3]  # votes go out now
+
+
+def test_a_broken_link_to_another_follower_changes_nothing() -> None:
+    peer, disk = follower_in_broadcast()
+    peer.step(PeerDisconnected(3))
+    assert peer.role is Role.FOLLOWING and peer.phase is Phase.BROADCAST
+
+
+def test_leaders_and_looking_nodes_ignore_broken_links() -> None:
+    leader, disk = leader_in_discovery()
+    leader.step(PeerDisconnected(1))
+    assert leader.role is Role.LEADING
+    looking = ZabPeer(cfg(n=2, voters=(1, 2, 3)), Disk(), random.Random(2))
+    round_ = looking.round
+    looking.step(PeerDisconnected(1))
+    assert looking.role is Role.LOOKING and looking.round == round_  # no new election round
 
 
 def elected_after(peer: ZabPeer, disk: Disk, *steps) -> list[Ready]:
