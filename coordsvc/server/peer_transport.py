@@ -6,6 +6,11 @@ message of a stream is a hello naming the sender; the receiver trusts the
 link for the sender id from then on. Sends go through a bounded queue per
 peer and are dropped when it is full or the peer is down: ZAB tolerates
 loss and retransmits what matters.
+
+When a peer's inbound stream ends (its process died and the kernel closed
+its connections, or the link reset), ``on_disconnect(peer)`` says so once,
+unless a newer stream from that peer is already up. The core uses it as a
+hint: a follower whose leader went away looks for a new one at once.
 """
 
 from __future__ import annotations
@@ -37,18 +42,30 @@ class _Servicer(ppb_grpc.PeerServicer):
 
     async def Stream(self, request_iterator, context):  # noqa: N802 - gRPC method name
         sender = None
-        async for msg in request_iterator:
-            if sender is None:
-                sender = msg.from_id
-                if sender not in self._t.peers or sender == self._t.my_id:
-                    await context.abort(grpc.StatusCode.PERMISSION_DENIED, f"unknown peer {sender}")
-                continue
-            try:
-                value = peer_codec.decode(msg.body)
-            except peer_codec.PeerCodecError as exc:
-                log.warning("peer_message_dropped", sender=sender, error=str(exc)[:200])
-                continue
-            self._t.on_message(sender, value)
+        link = object()  # this stream, told apart from a newer one from the same peer
+        try:
+            async for msg in request_iterator:
+                if sender is None:
+                    sender = msg.from_id
+                    if sender not in self._t.peers or sender == self._t.my_id:
+                        await context.abort(
+                            grpc.StatusCode.PERMISSION_DENIED, f"unknown peer {sender}"
+                        )
+                    self._t._inbound[sender] = link
+                    continue
+                try:
+                    value = peer_codec.decode(msg.body)
+                except peer_codec.PeerCodecError as exc:
+                    log.warning("peer_message_dropped", sender=sender, error=str(exc)[:200])
+                    continue
+                self._t.on_message(sender, value)
+        finally:  # ended, failed or cancelled: the link is gone either way
+            t = self._t
+            if sender is not None and t._inbound.get(sender) is link:
+                del t._inbound[sender]
+                if not t._stopping:
+                    log.info("peer_disconnected", peer=sender)
+                    t.on_disconnect(sender)
         return ppb.PeerStreamEnd()
 
 
@@ -61,11 +78,15 @@ class PeerTransport:
         peers: dict[int, str],
         listen: str,
         on_message: Callable[[int, Any], None],
+        on_disconnect: Callable[[int], None] = lambda peer: None,
     ) -> None:
         self.my_id = my_id
         self.peers = dict(peers)
         self.listen = listen
         self.on_message = on_message
+        self.on_disconnect = on_disconnect
+        self._inbound: dict[int, object] = {}  # peer -> its live inbound stream
+        self._stopping = False
         self._queues: dict[int, asyncio.Queue[bytes]] = {}
         self._tasks: list[asyncio.Task] = []
         self._server: grpc.aio.Server | None = None
@@ -136,6 +157,7 @@ class PeerTransport:
             await asyncio.sleep(backoff)  # reconnect backoff (not synchronisation)
 
     async def stop(self) -> None:
+        self._stopping = True
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

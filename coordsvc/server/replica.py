@@ -30,6 +30,7 @@ from coordsvc.zab import (
     ClientRead,
     ClientWrite,
     LogPurged,
+    PeerDisconnected,
     PeerState,
     Persisted,
     Propose,
@@ -100,6 +101,11 @@ class Replica:
 
     def tick(self) -> None:
         self.peer.step(Tick())
+        self.pump()
+
+    def disconnected(self, peer: int) -> None:
+        """The transport's link with ``peer`` broke."""
+        self.peer.step(PeerDisconnected(peer))
         self.pump()
 
     def durable(self, mark: int, sends: Sequence[tuple[int, Message]]) -> None:

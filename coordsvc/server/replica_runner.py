@@ -2,10 +2,11 @@
 
 Same inbox and step loop as the standalone Runner; every pipeline input goes
 through ``Replica.handle`` so the ZAB Ready loop runs after it. The peer
-transport's messages, ZAB ticks (``--zab-tick-ms``) and "storage work is
-durable" callbacks arrive as callables in the same inbox, so the core and the
-pipeline are only ever touched by the loop task. Each Ready's storage work
-is one job on the StorageWriter (FIFO with everything else it writes).
+transport's messages and broken links, ZAB ticks (``--zab-tick-ms``) and
+"storage work is durable" callbacks arrive as callables in the same inbox, so
+the core and the pipeline are only ever touched by the loop task. Each
+Ready's storage work is one job on the StorageWriter (FIFO with everything
+else it writes).
 """
 
 from __future__ import annotations
@@ -99,7 +100,11 @@ class ReplicaRunner(Runner):
         self._last_role: Role | None = None
         self._aloop: asyncio.AbstractEventLoop | None = None
         self.transport = PeerTransport(
-            self.server_id, ensemble.members, peer_listen, self._on_peer_message
+            self.server_id,
+            ensemble.members,
+            peer_listen,
+            self._on_peer_message,
+            self._on_peer_disconnect,
         )
         self.snapshots = Snapshotter(
             lambda: self.pipeline.tree.image(), self._save_snapshot, every_txns=snapshot_every
@@ -132,6 +137,9 @@ class ReplicaRunner(Runner):
             self.submit(value.arrived())
         else:
             self.submit(lambda: self.replica.receive(sender, value))
+
+    def _on_peer_disconnect(self, sender: int) -> None:
+        self.submit(lambda: self.replica.disconnected(sender))
 
     def _state_changed(self, state: PeerState) -> None:
         if state.role is Role.LOOKING and self._last_role is not Role.LOOKING:
