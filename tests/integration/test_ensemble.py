@@ -55,6 +55,16 @@ def test_three_nodes_elect_one_leader_and_replicate_writes_made_anywhere(ensembl
 def test_kill_the_leader_under_write_load_and_writes_resume_without_losing_any(
     ensemble_factory,
 ) -> None:
+    """kill -9 the leader of three under a steady writer (default --zab-tick-ms).
+
+    The failover gap is the longest time without an acknowledged write from
+    the last one before the kill until writes flow again (20 more acks): a
+    write in flight at the kill may still be acknowledged just after it, so
+    "the first ack after the kill" alone would hide the outage behind it.
+    The survivors hear at once that their links to the dead leader broke,
+    so the gap is an election and a sync, not a silence timeout: well under
+    the 2 s the ensemble promises with default settings.
+    """
     ens = ensemble_factory(3)
     leader = ens.wait_leader()
     others = [n for n in ens.nodes.values() if n is not leader]
@@ -91,21 +101,17 @@ def test_kill_the_leader_under_write_load_and_writes_resume_without_losing_any(
         killed_at = time.monotonic()
         leader.kill()
         deadline = killed_at + 15
-        while not (times and times[-1] > killed_at + 0.001 and len(acked) > 0):
+        while sum(1 for t in times if t > killed_at) < 20:
             assert time.monotonic() < deadline, "writes did not resume"
-            await asyncio.sleep(0.02)
-        before = max([t for t in times if t <= killed_at], default=killed_at)
-        after = min(t for t in times if t > killed_at)
-        gap = after - before
-        print(f"\nfailover gap: {gap:.3f} s (leader {leader.id} killed)")
-        n_after = len(acked)
-        while len(acked) < n_after + 20:
-            assert time.monotonic() < deadline + 10
             await asyncio.sleep(0.02)
         stop.set()
         await task
         await c.stop()
-        assert gap < 5.0
+        before = max([t for t in times if t <= killed_at], default=killed_at)
+        after = sorted(t for t in times if t > killed_at)[:20]
+        gap = max(b - a for a, b in zip([before, *after], after, strict=False))
+        print(f"\nfailover gap: {gap:.3f} s (leader {leader.id} killed)")
+        assert gap < 2.0
         # no acknowledged write is lost, on either survivor
         for n in others:
             reader = await _client([n.address])
@@ -120,6 +126,8 @@ def test_kill_the_leader_under_write_load_and_writes_resume_without_losing_any(
     run(scenario())
     new = ens.wait_leader()
     assert new is not leader
+    for n in others:  # they heard of the broken link; no silence timeout was needed
+        assert '"peer_disconnected"' in n.logs(), n.id
 
 
 def test_a_minority_down_writes_go_on_a_majority_down_writes_fail(ensemble_factory) -> None:
