@@ -398,6 +398,12 @@ class LmdbStorage:
             return out
         where = str(self.data_file)
         with self._env.begin(db=self._log) as txn:
+            # another process (a live server beside a read-only reader) may have
+            # purged since this store was opened: read the marker in this view
+            stored = txn.get(layout.M_PURGED, db=self._meta)
+            purged = max(self._purged, int.from_bytes(stored, "big") if stored else 0)
+            if lo < purged:
+                raise CompactedError(f"entries after {lo:#x} were purged (up to {purged:#x})")
             cursor = txn.cursor()
             if not cursor.set_range(zxid_key(lo + 1)):
                 return out

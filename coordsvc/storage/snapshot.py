@@ -369,6 +369,9 @@ def recover(storage: Storage, initial: InitialState | None = None) -> tuple[Data
     """
     if initial is None:
         initial = storage.initial_state()
+    # read the log before decoding the snapshot: beside a live server the log
+    # can be purged past this snapshot at any time (entries() then says so)
+    tail = list(storage.entries(initial.snapshot_zxid, initial.last_zxid))
     if initial.snapshot is None:
         tree = DataTree()
     else:
@@ -381,7 +384,6 @@ def recover(storage: Storage, initial: InitialState | None = None) -> tuple[Data
                 tree = DataTree.from_image(image)
         except KeyError as exc:
             raise SnapshotError(f"{source}: parent {exc} of a znode is missing") from None
-    tail = list(storage.entries(initial.snapshot_zxid, initial.last_zxid))
     try:
         with _gc_paused():
             for txn in tail:

@@ -500,3 +500,33 @@ def test_backup_from_another_process_while_it_writes(tmp_path: Path) -> None:
     txns = workload(1, 1, 4000)
     n = [t.zxid for t in txns].index(summary["last_zxid"]) + 1
     assert n >= 100 and tree.signature() == applied(txns[:n]).signature()
+
+
+PURGER = """
+import sys
+from coordsvc.storage.lmdb_store import LmdbStorage
+sys.path.insert(0, sys.argv[2])
+from {module} import applied, workload
+
+txns = workload(1, 1, 60)
+with LmdbStorage(sys.argv[1], snapshot_retain=1) as s:
+    s.append(txns[30:])
+    s.save_snapshot(applied(txns[:45]).image())  # purges the log through 45
+"""
+
+
+def test_a_reader_sees_a_purge_made_by_another_process_after_it_opened(tmp_path: Path) -> None:
+    """A read-only reader beside a live server must not read a log with a hole in it."""
+    data = tmp_path / "d"
+    txns = workload(1, 1, 60)
+    with LmdbStorage(data, snapshot_retain=1) as s:
+        s.append(txns[:30])
+        s.save_snapshot(applied(txns[:15]).image())
+    with LmdbStorage(data, readonly=True) as reader:
+        assert reader.entries(txns[14].zxid, txns[29].zxid) == txns[15:30]
+        script = PURGER.format(module=Path(__file__).stem)
+        here = str(Path(__file__).parent)
+        subprocess.run([sys.executable, "-c", script, str(data), here], check=True, timeout=60)
+        with pytest.raises(CompactedError):
+            reader.entries(txns[14].zxid, txns[59].zxid)  # 16..45 are gone: not a silent gap
+        assert reader.entries(txns[44].zxid, txns[59].zxid) == txns[45:]
