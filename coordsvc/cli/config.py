@@ -173,8 +173,8 @@ def add_serve_arguments(p: argparse.ArgumentParser) -> None:
         "--zab-tick-ms",
         default=100,
         type=_positive,
-        help="length of one replication tick (heartbeats every tick, a silent leader is "
-        "lost after 5, elections retry after 10-20)",
+        help="length of one replication tick (heartbeats every tick; a leader whose link "
+        "breaks is lost at once, a silent one after 5; elections retry after 10-20)",
     )
     p.add_argument(
         "--log-format",
