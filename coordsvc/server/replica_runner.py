@@ -210,7 +210,10 @@ class ReplicaRunner(Runner):
                 loop, self._inbox.put_nowait, lambda: self.replica.durable(mark, sends)
             )
 
-        writer.submit_job(run, done)
+        if txns and install is None and trunc is None and epochs is None:
+            writer.submit_append(txns, done)  # grouped with its neighbours into one sync
+        else:
+            writer.submit_job(run, done)
 
     def _save_snapshot(self, image) -> None:
         """(Worker thread) save a snapshot, then tell the core how far the log was purged."""

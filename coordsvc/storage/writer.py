@@ -7,7 +7,11 @@ concurrent writes cost far fewer than N syncs. It works with any Storage.
 
 An ensemble member also queues *jobs* (``submit_job``): a callable that does
 one ZAB Ready's storage work (install a snapshot, truncate, append, epochs)
-and a ``done`` callback, run in FIFO order with the txn batches.
+and a ``done`` callback, run in FIFO order with the txn batches. A Ready
+that only appends is queued with ``submit_append``: consecutive ones go into
+one ``Storage.append`` (one sync) and then their ``done`` callbacks run in
+order, so a follower catching up on thousands of proposals, or a leader with
+many writes in flight, pays for a few syncs instead of one each.
 """
 
 from __future__ import annotations
@@ -27,6 +31,14 @@ class _Job:
 
     def __init__(self, run: Callable[[], None], done: Callable[[], None]) -> None:
         self.run = run
+        self.done = done
+
+
+class _Append:
+    __slots__ = ("txns", "done")
+
+    def __init__(self, txns: list[Txn], done: Callable[[], None]) -> None:
+        self.txns = txns
         self.done = done
 
 
@@ -59,7 +71,7 @@ class StorageWriter:
         self._on_append = on_append
         self._blocked = False  # after a full store, until resume()
         self._max_batch = max_batch
-        self._queue: list[Txn | _Job] = []
+        self._queue: list[Txn | _Job | _Append] = []
         self._cond = threading.Condition()
         self._closing = False
         self._failed: BaseException | None = None
@@ -92,6 +104,19 @@ class StorageWriter:
             self._queue.append(_Job(run, done))
             self._cond.notify()
 
+    def submit_append(self, txns: Iterable[Txn], done: Callable[[], None]) -> None:
+        """Queue txns as one unit; ``done()`` (writer thread) once they are durable.
+
+        Consecutive units are written by one append: group commit for jobs.
+        """
+        with self._cond:
+            if self._closing:
+                raise RuntimeError("storage writer is closed")
+            if self._failed is not None:
+                raise RuntimeError("storage writer failed") from self._failed
+            self._queue.append(_Append(list(txns), done))
+            self._cond.notify()
+
     def resume(self) -> None:
         """Accept txns again after a full store (the owner has aborted what was lost)."""
         with self._cond:
@@ -105,7 +130,7 @@ class StorageWriter:
         if self._thread.is_alive():
             self._thread.join(timeout)
 
-    def _take(self) -> list[Txn] | _Job | None:
+    def _take(self) -> list[Txn] | list[_Append] | _Job | None:
         with self._cond:
             while not self._queue and not self._closing:
                 self._cond.wait()
@@ -113,9 +138,18 @@ class StorageWriter:
                 return None
             if isinstance(self._queue[0], _Job):
                 return self._queue.pop(0)  # type: ignore[return-value]
+            if isinstance(self._queue[0], _Append):
+                units, size = [], 0
+                while self._queue and isinstance(self._queue[0], _Append):
+                    if units and size + len(self._queue[0].txns) > self._max_batch:
+                        break
+                    unit = self._queue.pop(0)
+                    units.append(unit)
+                    size += len(unit.txns)
+                return units
             n = 0
             while n < min(self._max_batch, len(self._queue)) and not isinstance(
-                self._queue[n], _Job
+                self._queue[n], (_Job, _Append)
             ):
                 n += 1
             batch = self._queue[:n]
@@ -132,11 +166,15 @@ class StorageWriter:
                     return
                 batch.done()
                 continue
+            units: list[_Append] = []
+            if batch and isinstance(batch[0], _Append):
+                units = batch  # type: ignore[assignment]
+                batch = [t for unit in units for t in unit.txns]
             started = time.perf_counter()
             try:
                 last = self._storage.append(batch)
             except StorageFullError as exc:
-                if self._on_full is None:
+                if self._on_full is None or units:  # as in a job: stop and report
                     self._stop(exc)
                     return
                 # Nothing of the batch was written and the store is intact:
@@ -156,7 +194,11 @@ class StorageWriter:
                     self._on_append(time.perf_counter() - started, len(batch))
                 except Exception:  # a metrics hook must never stop durability
                     pass
-            self._on_durable(last)
+            if units:
+                for unit in units:
+                    unit.done()
+            else:
+                self._on_durable(last)
 
     def _stop(self, exc: BaseException) -> None:
         with self._cond:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 
+from coordsvc.storage.base import StorageFullError
 from coordsvc.storage.memory import MemoryStorage
 from coordsvc.storage.writer import StorageWriter
 from coordsvc.tree.txn import CreateTxn, Txn
@@ -86,3 +87,67 @@ def test_close_flushes_what_is_queued() -> None:
     writer.submit([txn(1), txn(2)])
     writer.close()
     assert storage.last_zxid() == 2
+
+
+def test_queued_append_units_share_one_append_and_each_hears_done_in_order() -> None:
+    storage = GatedStorage()
+    heard: list[int] = []
+    done = threading.Event()
+
+    def done_for(unit: int):
+        def done_() -> None:
+            heard.append(unit)
+            if unit == 50:
+                done.set()
+
+        return done_
+
+    writer = StorageWriter(storage, lambda z: None, lambda exc: None)
+    writer.start()
+    writer.submit_append([txn(1)], done_for(1))
+    assert storage.entered.wait(WAIT_S)  # in flight and blocked: the rest pile up
+    for z in range(2, 51):
+        writer.submit_append([txn(z)], done_for(z))
+    storage.gate.set()
+    assert done.wait(WAIT_S)
+    writer.close()
+    assert storage.batches == [[1], list(range(2, 51))]  # 50 units, two syncs
+    assert heard == list(range(1, 51)) and storage.syncs == 2
+
+
+def test_a_job_between_append_units_keeps_its_place() -> None:
+    storage = GatedStorage()
+    order: list[str] = []
+    finished = threading.Event()
+    writer = StorageWriter(storage, lambda z: None, lambda exc: None)
+    writer.start()
+    writer.submit_append([txn(1)], lambda: order.append("a1"))
+    assert storage.entered.wait(WAIT_S)
+    writer.submit_append([txn(2)], lambda: order.append("a2"))
+    writer.submit_job(lambda: order.append("job ran"), lambda: order.append("job done"))
+    writer.submit_append([txn(3)], lambda: order.append("a3"))
+    writer.submit_append([txn(4)], lambda: (order.append("a4"), finished.set()))
+    storage.gate.set()
+    assert finished.wait(WAIT_S)
+    writer.close()
+    assert order == ["a1", "a2", "job ran", "job done", "a3", "a4"]
+    assert storage.batches == [[1], [2], [3, 4]]
+
+
+def test_a_full_store_under_an_append_unit_stops_the_writer() -> None:
+    class Full(MemoryStorage):
+        def append(self, txns):
+            raise StorageFullError("map full")
+
+    failures: list[BaseException] = []
+    failed = threading.Event()
+    writer = StorageWriter(
+        Full(),
+        lambda z: None,
+        lambda exc: (failures.append(exc), failed.set()),
+        on_full=lambda exc: None,
+    )
+    writer.start()
+    writer.submit_append([txn(1)], lambda: None)
+    assert failed.wait(WAIT_S) and isinstance(failures[0], StorageFullError)
+    writer.close()
