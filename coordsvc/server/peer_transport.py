@@ -4,8 +4,12 @@ Every server serves ``coordsvc.v1.Peer`` on ``--peer-listen`` and keeps one
 outbound stream to each other member, reconnecting with backoff. The first
 message of a stream is a hello naming the sender; the receiver trusts the
 link for the sender id from then on. Sends go through a bounded queue per
-peer and are dropped when it is full or the peer is down: ZAB tolerates
-loss and retransmits what matters.
+peer and are dropped when it is full: ZAB tolerates loss and retransmits
+what matters. While a peer's channel is not connected only its newest
+DOWN_BACKLOG messages are kept, so a peer that restarts is not first fed
+thousands of stale proposals meant for its previous run (its vote replies,
+queued last, would wait behind them); and when its first stream arrives our
+dial to it skips the rest of its reconnect backoff.
 
 When a peer's inbound stream ends (its process died and the kernel closed
 its connections, or the link reset), ``on_disconnect(peer)`` says so once,
@@ -31,6 +35,7 @@ __all__ = ["PeerTransport"]
 log = structlog.get_logger("coordsvc.peers")
 
 QUEUE_LIMIT = 10_000
+DOWN_BACKLOG = 256  # messages kept for a peer whose channel is not connected
 BACKOFF_MIN_S = 0.05
 BACKOFF_MAX_S = 1.0
 MESSAGE_LIMIT = 256 << 20
@@ -52,6 +57,7 @@ class _Servicer(ppb_grpc.PeerServicer):
                             grpc.StatusCode.PERMISSION_DENIED, f"unknown peer {sender}"
                         )
                     self._t._inbound[sender] = link
+                    self._t._peer_arrived(sender)
                     continue
                 try:
                     value = peer_codec.decode(msg.body)
@@ -88,6 +94,8 @@ class PeerTransport:
         self._inbound: dict[int, object] = {}  # peer -> its live inbound stream
         self._stopping = False
         self._queues: dict[int, asyncio.Queue[bytes]] = {}
+        self._connected: dict[int, bool] = {}  # peer -> its outbound channel is READY
+        self._kick: dict[int, asyncio.Event] = {}  # wakes a dial out of its backoff
         self._tasks: list[asyncio.Task] = []
         self._server: grpc.aio.Server | None = None
         self.dropped = 0
@@ -111,6 +119,8 @@ class PeerTransport:
             if pid == self.my_id:
                 continue
             self._queues[pid] = asyncio.Queue(QUEUE_LIMIT)
+            self._connected[pid] = False
+            self._kick[pid] = asyncio.Event()
             self._tasks.append(asyncio.create_task(self._dial(pid, addr), name=f"peer-{pid}"))
         return self.address
 
@@ -118,10 +128,45 @@ class PeerTransport:
         queue = self._queues.get(to)
         if queue is None:
             return
+        if not self._connected[to]:
+            while queue.qsize() >= DOWN_BACKLOG:  # keep the newest: the oldest are stale
+                queue.get_nowait()
+                self.dropped += 1
         try:
             queue.put_nowait(peer_codec.encode(value))
         except asyncio.QueueFull:
             self.dropped += 1
+
+    def _peer_arrived(self, pid: int) -> None:
+        """A stream from ``pid`` began: if our link to it is down, dial now."""
+        if not self._connected.get(pid, True):
+            self._kick[pid].set()
+
+    async def _stream(self, pid: int, channel, messages, kick: asyncio.Event) -> None:
+        """One outbound stream until it breaks, or until ``kick`` says the peer came back."""
+        tracker = asyncio.create_task(self._track(pid, channel))
+        call = asyncio.ensure_future(
+            ppb_grpc.PeerStub(channel).Stream(messages, wait_for_ready=True)
+        )
+        kicked = asyncio.ensure_future(kick.wait())
+        try:
+            await asyncio.wait({call, kicked}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (tracker, kicked):
+                task.cancel()
+            if not call.done():  # kicked (or we are stopping): give up this channel
+                call.cancel()
+            await asyncio.gather(tracker, kicked, call, return_exceptions=True)
+        if not call.cancelled():
+            call.result()  # raises when the stream broke
+
+    async def _track(self, pid: int, channel: grpc.aio.Channel) -> None:
+        """Keep ``_connected[pid]`` equal to 'the channel is READY'."""
+        state = channel.get_state(try_to_connect=True)
+        while True:
+            self._connected[pid] = state is grpc.ChannelConnectivity.READY
+            await channel.wait_for_state_change(state)
+            state = channel.get_state()
 
     async def _dial(self, pid: int, addr: str) -> None:
         queue = self._queues[pid]
@@ -143,18 +188,23 @@ class PeerTransport:
                     sent = True
                     yield ppb.PeerMessage(body=body)
 
+            kick = self._kick[pid]
+            kick.clear()
             try:
                 async with grpc.aio.insecure_channel(addr, options=opts) as channel:
-                    stub = ppb_grpc.PeerStub(channel)
-                    await stub.Stream(messages(), wait_for_ready=True)
+                    await self._stream(pid, channel, messages(), kick)
             except asyncio.CancelledError:
                 raise
             except grpc.aio.AioRpcError as exc:
                 log.debug("peer_stream_down", peer=pid, code=exc.code().name)
             except Exception as exc:  # keep dialing whatever went wrong
                 log.warning("peer_stream_failed", peer=pid, error=repr(exc)[:200])
+            self._connected[pid] = False
             backoff = BACKOFF_MIN_S if sent else min(BACKOFF_MAX_S, backoff * 2)
-            await asyncio.sleep(backoff)  # reconnect backoff (not synchronisation)
+            try:  # reconnect backoff (not synchronisation); a returning peer cuts it short
+                await asyncio.wait_for(kick.wait(), backoff)
+            except TimeoutError:
+                pass
 
     async def stop(self) -> None:
         self._stopping = True
