@@ -240,6 +240,7 @@ class Simulation:
         self.liveness_acked = 0
         self.name_counter = 0
         self.session_counter = 0
+        self.xid_counter = 0  # client xids of session writes (fill the trees' retry tables)
         self.reads: dict[int, int] = {}  # read ctx -> acked_max when issued
         self.read_counter = 0
         self.trace: list[str] = []
@@ -530,16 +531,32 @@ class Simulation:
         body = self._make_body(proj)
         self.stats.proposed += 1
         time_ms = int(self.now)
-        zxid = peer.step(Propose(body, 0, 0, time_ms))
+        sid, xid = self._asker(proj, body)
+        zxid = peer.step(Propose(body, sid, xid, time_ms))
         if not isinstance(zxid, int):
             return
-        proj.apply(Txn(zxid, time_ms, 0, 0, body))
+        proj.apply(Txn(zxid, time_ms, sid, xid, body))
         self.writes[zxid] = _Write(
             n,
             peer.epoch,
             body,
             self.stats.steps if not self.liveness else self.liveness_started_at + 1,
         )
+
+    def _asker(self, t: DataTree, body) -> tuple[int, int]:
+        """(session, xid) a client write carries; every third znode write is session-less.
+
+        Chosen without drawing from any PRNG, so seeds keep their schedules;
+        session writes fill the retry tables that snapshots, SNAP and
+        restarts must carry (the final check compares them on every node).
+        """
+        sessions = sorted(t.sessions)
+        if isinstance(body, (CreateSessionTxn, CloseSessionTxn)) or not sessions:
+            return 0, 0
+        if self.stats.proposed % 3 == 0:
+            return 0, 0
+        self.xid_counter += 1
+        return sessions[self.xid_counter % len(sessions)], self.xid_counter
 
     def _make_body(self, t: DataTree):
         rng = self.work_rng
