@@ -17,11 +17,12 @@ from pathlib import Path
 
 import grpc
 import structlog
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from coordsvc import __version__
 from coordsvc.server.admin_service import AdminService
 from coordsvc.server.client_service import CoordinationService
+from coordsvc.server.health import HealthService
 from coordsvc.server.metrics import ServerMetrics, view_of
 from coordsvc.server.metrics_http import MetricsServer
 from coordsvc.server.reflection import enable_reflection
@@ -142,7 +143,7 @@ class App:
         self.metrics.state.bind(lambda: view_of(self.runner))
         self._metrics_server: MetricsServer | None = None
         self.metrics_address = ""
-        self.health = health.aio.HealthServicer()
+        self.health = HealthService()
         self.address = ""
         self._server: grpc.aio.Server | None = None
 

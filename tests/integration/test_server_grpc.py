@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 
 import grpc
 import pytest
@@ -276,4 +277,18 @@ async def test_admin_status_sessions_and_watches(server_factory) -> None:
 
 
 def test_sigterm_stops_gracefully(server) -> None:
+    assert server.stop() == 0
+
+
+def test_a_health_watch_hears_not_serving_and_ends_cleanly_when_the_server_stops(server) -> None:
+    with grpc.insecure_channel(server.address) as ch:
+        call = health_pb2_grpc.HealthStub(ch).Watch(
+            health_pb2.HealthCheckRequest(service=""), timeout=30
+        )
+        updates = iter(call)
+        assert next(updates).status == health_pb2.HealthCheckResponse.SERVING
+        server.proc.send_signal(signal.SIGTERM)
+        rest = [u.status for u in updates]  # the stream ends instead of holding the stop
+        assert rest and rest[-1] == health_pb2.HealthCheckResponse.NOT_SERVING
+        assert call.code() is grpc.StatusCode.OK
     assert server.stop() == 0
