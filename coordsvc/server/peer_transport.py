@@ -5,7 +5,9 @@ outbound stream to each other member, reconnecting with backoff. The first
 message of a stream is a hello naming the sender; the receiver trusts the
 link for the sender id from then on. Sends go through a bounded queue per
 peer and are dropped when it is full: ZAB tolerates loss and retransmits
-what matters. While a peer's channel is not connected only its newest
+what matters. Messages that pile up while one is being written go out
+together in the next PeerMessage (a stream write costs far more than a
+message), so the rate of writes, not of messages, tracks the load. While a peer's channel is not connected only its newest
 DOWN_BACKLOG messages are kept, so a peer that restarts is not first fed
 thousands of stale proposals meant for its previous run (its vote replies,
 queued last, would wait behind them); and when its first stream arrives our
@@ -36,6 +38,7 @@ log = structlog.get_logger("coordsvc.peers")
 
 QUEUE_LIMIT = 10_000
 DOWN_BACKLOG = 256  # messages kept for a peer whose channel is not connected
+BATCH_BYTES = 1 << 20  # messages queued behind one are sent with it, up to this size
 BACKOFF_MIN_S = 0.05
 BACKOFF_MAX_S = 1.0
 MESSAGE_LIMIT = 256 << 20
@@ -59,12 +62,13 @@ class _Servicer(ppb_grpc.PeerServicer):
                     self._t._inbound[sender] = link
                     self._t._peer_arrived(sender)
                     continue
-                try:
-                    value = peer_codec.decode(msg.body)
-                except peer_codec.PeerCodecError as exc:
-                    log.warning("peer_message_dropped", sender=sender, error=str(exc)[:200])
-                    continue
-                self._t.on_message(sender, value)
+                for body in (msg.body, *msg.more):
+                    try:
+                        value = peer_codec.decode(body)
+                    except peer_codec.PeerCodecError as exc:
+                        log.warning("peer_message_dropped", sender=sender, error=str(exc)[:200])
+                        continue
+                    self._t.on_message(sender, value)
         finally:  # ended, failed or cancelled: the link is gone either way
             t = self._t
             if sender is not None and t._inbound.get(sender) is link:
@@ -185,8 +189,13 @@ class PeerTransport:
                 yield ppb.PeerMessage(from_id=self.my_id)
                 while True:
                     body = await queue.get()
+                    more: list[bytes] = []
+                    size = len(body)
+                    while not queue.empty() and size < BATCH_BYTES:  # what piled up goes along
+                        more.append(queue.get_nowait())
+                        size += len(more[-1])
                     sent = True
-                    yield ppb.PeerMessage(body=body)
+                    yield ppb.PeerMessage(body=body, more=more)
 
             kick = self._kick[pid]
             kick.clear()

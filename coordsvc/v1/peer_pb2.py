@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x63oordsvc/v1/peer.proto\x12\x0b\x63oordsvc.v1\",\n\x0bPeerMessage\x12\x0f\n\x07\x66rom_id\x18\x01 \x01(\r\x12\x0c\n\x04\x62ody\x18\x02 \x01(\x0c\"\x0f\n\rPeerStreamEnd2H\n\x04Peer\x12@\n\x06Stream\x12\x18.coordsvc.v1.PeerMessage\x1a\x1a.coordsvc.v1.PeerStreamEnd(\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16\x63oordsvc/v1/peer.proto\x12\x0b\x63oordsvc.v1\":\n\x0bPeerMessage\x12\x0f\n\x07\x66rom_id\x18\x01 \x01(\r\x12\x0c\n\x04\x62ody\x18\x02 \x01(\x0c\x12\x0c\n\x04more\x18\x03 \x03(\x0c\"\x0f\n\rPeerStreamEnd2H\n\x04Peer\x12@\n\x06Stream\x12\x18.coordsvc.v1.PeerMessage\x1a\x1a.coordsvc.v1.PeerStreamEnd(\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -32,9 +32,9 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'coordsvc.v1.peer_pb2', _glo
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_PEERMESSAGE']._serialized_start=39
-  _globals['_PEERMESSAGE']._serialized_end=83
-  _globals['_PEERSTREAMEND']._serialized_start=85
-  _globals['_PEERSTREAMEND']._serialized_end=100
-  _globals['_PEER']._serialized_start=102
-  _globals['_PEER']._serialized_end=174
+  _globals['_PEERMESSAGE']._serialized_end=97
+  _globals['_PEERSTREAMEND']._serialized_start=99
+  _globals['_PEERSTREAMEND']._serialized_end=114
+  _globals['_PEER']._serialized_start=116
+  _globals['_PEER']._serialized_end=188
 # @@protoc_insertion_point(module_scope)
