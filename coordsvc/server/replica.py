@@ -69,6 +69,8 @@ class Replica:
         self.on_state: Callable[[PeerState], None] | None = None
         self.on_committed: Callable[[int], None] | None = None  # last zxid of a commit batch
         self._pumping = False
+        self._held = False  # inside a burst: pump once at its end
+        self._owed = False  # a pump was asked for while held
 
     def attach(self, pipeline: EnsemblePipeline) -> None:
         self.pipeline = pipeline
@@ -123,7 +125,25 @@ class Replica:
 
     # ---- the Ready loop (coordsvc.zab.ready) ----------------------------------
 
+    def hold(self) -> None:
+        """Start a burst: inputs are stepped but their Readys wait for ``release``.
+
+        The core accumulates everything in one Ready, so a burst of client
+        writes becomes one storage append and one send per peer.
+        """
+        self._held = True
+
+    def release(self) -> None:
+        """End a burst and act on what it produced."""
+        self._held = False
+        if self._owed:
+            self._owed = False
+            self.pump()
+
     def pump(self) -> None:
+        if self._held:
+            self._owed = True
+            return
         if self._pumping:  # a pipeline step inside the loop stepped the peer: the loop sees it
             return
         self._pumping = True

@@ -170,6 +170,12 @@ class ReplicaRunner(Runner):
 
     # ---- the step: every pipeline input goes through the replica -------------
 
+    def _burst(self, starting: bool) -> None:
+        if starting:
+            self.replica.hold()
+        else:
+            self.replica.release()
+
     def _step(self, inp: Any) -> None:
         self.metrics.stepping(inp)
         self.replica.handle(inp)

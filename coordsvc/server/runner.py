@@ -34,6 +34,7 @@ __all__ = ["Runner", "UnaryOutcome", "BACKLOG_LIMIT"]
 
 log = structlog.get_logger("coordsvc.runner")
 
+BURST = 256  # inputs handled back to back before the loop yields
 BACKLOG_LIMIT = 10_000  # watch events kept for a session while it has no connection
 
 UnaryOutcome = tuple[Any, CoordError | None, int]  # (result, error, zxid)
@@ -152,17 +153,26 @@ class Runner:
     async def _loop(self) -> None:
         while True:
             item = await self._inbox.get()
+            self._burst(True)
             try:
-                if callable(item):
-                    item()
-                else:
-                    self._step(item)
+                for _ in range(BURST):  # what is already queued is handled together
+                    if callable(item):
+                        item()
+                    else:
+                        self._step(item)
+                    if self._inbox.empty():
+                        break
+                    item = self._inbox.get_nowait()
+                self._burst(False)
                 if self.snapshots.due():
                     self.snapshots.start()
             except Exception as exc:  # a broken core must stop the node, not limp on
                 log.exception("step_failed", input=repr(item)[:200])
                 self._fail(exc)
                 return
+
+    def _burst(self, starting: bool) -> None:
+        """Inputs handled back to back; an ensemble member acts on them once, at the end."""
 
     async def _ticks(self) -> None:
         # Ticks land on multiples of tick_ms, where session expiry buckets end,
