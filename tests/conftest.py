@@ -163,3 +163,11 @@ def stub(grpc_channel: grpc.Channel) -> coordination_pb2_grpc.CoordinationStub:
 @pytest.fixture
 def admin_stub(grpc_channel: grpc.Channel) -> admin_pb2_grpc.AdminStub:
     return admin_pb2_grpc.AdminStub(grpc_channel)
+
+
+@pytest.fixture
+def ensemble_factory(tmp_path: Path):
+    """Makes real-process ensembles (tests/integration/ensemble.py); stops them after the test."""
+    from ensemble import ensembles
+
+    yield from ensembles(tmp_path)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import selectors
 import signal
 import subprocess
@@ -139,6 +140,13 @@ class Ensemble:
 
     def addresses(self, nodes=None) -> list[str]:
         return [n.address for n in (nodes or self.nodes.values())]
+
+
+class InOrder(random.Random):
+    """An rng that leaves the host list as given, so a test knows where a client goes first."""
+
+    def shuffle(self, x, *args) -> None:  # noqa: ARG002
+        return None
 
 
 def ensembles(tmp_path: Path):

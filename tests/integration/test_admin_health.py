@@ -11,19 +11,12 @@ from __future__ import annotations
 import time
 
 import grpc
-import pytest
-from ensemble import ensembles
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 DEADLINE_S = 30.0
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 FOLLOWS_ZAB = ("", "coordsvc.v1.Coordination")
-
-
-@pytest.fixture
-def ensemble_factory(tmp_path):
-    yield from ensembles(tmp_path)
 
 
 def health(address: str) -> dict[str, int]:

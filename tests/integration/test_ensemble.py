@@ -18,12 +18,7 @@ from coordsvc.client.errors import (
     OperationTimeoutError,
     SessionMovedError,
 )
-from ensemble import _client, ensembles, run
-
-
-@pytest.fixture
-def ensemble_factory(tmp_path):
-    yield from ensembles(tmp_path)
+from ensemble import _client, run
 
 
 def test_three_nodes_elect_one_leader_and_replicate_writes_made_anywhere(ensemble_factory) -> None:

@@ -16,15 +16,10 @@ import time
 import pytest
 from coordsvc.client import AsyncClient
 from coordsvc.client.errors import SessionExpiredError
-from ensemble import ensembles, run
+from ensemble import run
 
 CLIENTS = 6
 CREATES_PER_CLIENT = 40
-
-
-@pytest.fixture
-def ensemble_factory(tmp_path):
-    yield from ensembles(tmp_path)
 
 
 async def _spread_clients(hosts: list[str], leader_id: int) -> list[AsyncClient]:

@@ -16,16 +16,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import threading
 import time
 from typing import NamedTuple
 
 import grpc
-import pytest
 from coordsvc.client import AsyncClient, KazooState
 from coordsvc.client.watches import EventType, WatchedEvent
-from ensemble import Node, _client, ensembles, run
+from ensemble import InOrder, Node, _client, run
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from coordsvc.v1 import admin_pb2 as apb
@@ -35,18 +33,6 @@ SERVE_TIMEOUT_S = 20.0  # a restarted server must serve again within this
 FLOWING_ACKS = 20  # acks after a step that show the writes flow again
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
-
-
-@pytest.fixture
-def ensemble_factory(tmp_path):
-    yield from ensembles(tmp_path)
-
-
-class InOrder(random.Random):
-    """An rng that leaves the host list as given, so the test knows where a client goes first."""
-
-    def shuffle(self, x, *args) -> None:  # noqa: ARG002
-        return None
 
 
 def _health(node: Node) -> int | None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import time
 
 import grpc
@@ -19,7 +18,7 @@ import pytest
 from coordsvc.client import AsyncClient, KazooState
 from coordsvc.client.errors import CompactedError, ConnectionLoss
 from coordsvc.client.watches import EventType, WatchedEvent
-from ensemble import _client, ensembles, run
+from ensemble import InOrder, _client, run
 from rawsession import RawSession
 
 from coordsvc.v1 import admin_pb2 as apb
@@ -27,18 +26,6 @@ from coordsvc.v1 import admin_pb2_grpc as apb_grpc
 from coordsvc.v1 import coordination_pb2 as pb
 
 SESSION_TIMEOUT_S = 6.0
-
-
-@pytest.fixture
-def ensemble_factory(tmp_path):
-    yield from ensembles(tmp_path)
-
-
-class InOrder(random.Random):
-    """An rng that leaves the host list as given, so the test knows where a client goes first."""
-
-    def shuffle(self, x, *args) -> None:  # noqa: ARG002
-        return None
 
 
 async def _until(pred, timeout: float, what: str) -> None:

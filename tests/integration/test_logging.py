@@ -17,9 +17,7 @@ import subprocess
 import sys
 import time
 
-import pytest
 from coordsvc.client import Client
-from ensemble import ensembles
 from rawsession import RawSession
 
 DEADLINE_S = 15.0
@@ -108,11 +106,6 @@ def read_until(fd: int, proc: subprocess.Popen, needle: str) -> str:
                     break
                 buf += chunk.decode(errors="replace")
     return buf
-
-
-@pytest.fixture
-def ensemble_factory(tmp_path):
-    yield from ensembles(tmp_path)
 
 
 def test_ensemble_lines_carry_the_current_role(ensemble_factory) -> None:

@@ -19,7 +19,6 @@ import urllib.request
 import grpc
 import pytest
 from coordsvc.client import Client
-from ensemble import ensembles
 from prometheus_client.parser import text_string_to_metric_families
 from rawsession import RawSession
 
@@ -174,11 +173,6 @@ def read_lines(proc: subprocess.Popen, count: int) -> list[str]:
                 assert chunk, f"stdout closed early: {buf!r}"
                 buf += chunk
     return buf.decode().splitlines()[:count]
-
-
-@pytest.fixture
-def ensemble_factory(tmp_path):
-    yield from ensembles(tmp_path)
 
 
 def test_an_ensemble_reports_roles_elections_followers_in_sync_and_commits(

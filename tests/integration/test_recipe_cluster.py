@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import random
 import time
 
 import pytest
@@ -21,6 +20,7 @@ import recipe_env
 from coordsvc.client import AsyncClient, KazooState
 from coordsvc.client.errors import ConnectionClosedError, SessionExpiredError
 from coordsvc.recipes import AsyncElection, AsyncLock, AsyncTwoPhaseCommit, Lease, Outcome
+from ensemble import InOrder
 from recipe_env import Proxies, Timeline, expiry_bound, restart_node
 
 # the service under test (one ensemble for this module), and each test's own root path
@@ -29,13 +29,6 @@ coord, cluster, base = recipe_env.coord, recipe_env.cluster, recipe_env.base
 # Long enough for a session to move to another server (and through an election)
 # without expiring: a leader's crash is noticed and replaced within about 0.2 s here.
 MOVE_TIMEOUT = 2.0
-
-
-class InOrder(random.Random):
-    """An rng that leaves the host list as given, so the test knows where a client goes first."""
-
-    def shuffle(self, x, *args) -> None:  # noqa: ARG002
-        return None
 
 
 @pytest.fixture
