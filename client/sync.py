@@ -127,6 +127,7 @@ class Client:
     connected = property(lambda self: self._async.connected)
     last_zxid = property(lambda self: self._async.last_zxid, doc=AsyncClient.last_zxid.__doc__)
     session_timeout = property(lambda self: self._async.session_timeout)
+    server_id = property(lambda self: self._async.server_id, doc=AsyncClient.server_id.__doc__)
 
     def add_listener(self, fn: Callable[[KazooState], Any]) -> None:
         """Call ``fn(state)`` on each change, on the loop thread: never block in it."""

@@ -46,6 +46,7 @@ def test_ops_and_errors_from_a_plain_thread(client: Client) -> None:
     session_id, password = client.client_id
     assert session_id > 0 and len(password) == 16
     assert client.last_zxid > 0
+    assert client.server_id == 1  # the standalone server's default --id
 
 
 def test_concurrent_callers_from_many_threads(client: Client) -> None:
