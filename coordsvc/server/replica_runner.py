@@ -21,7 +21,7 @@ from typing import Any
 import structlog
 
 from coordsvc.request.ensemble import EnsemblePipeline, ForwardReply
-from coordsvc.request.pipeline import pipeline_config
+from coordsvc.request.pipeline import PipelineConfig, pipeline_config
 from coordsvc.server.logrole import set_role
 from coordsvc.server.peer_transport import PeerTransport
 from coordsvc.server.replica import Replica
@@ -232,6 +232,26 @@ class ReplicaRunner(Runner):
             _call_threadsafe(loop, self._inbox.put_nowait, lambda: self.replica.purged(purged))
 
 
+def expiry_config(pcfg: PipelineConfig, zab_tick_ms: int) -> PipelineConfig:
+    """The leader expires sessions on replication ticks, not session ticks.
+
+    A follower relays its clients' activity on the next heartbeat, up to one
+    replication tick late; checking expiry every replication tick as well
+    keeps a dead client's session ending within its timeout plus two
+    replication ticks, which is within one session tick while --tick-ms is at
+    least twice --zab-tick-ms (the defaults: 2000 and 100). The negotiable
+    timeouts stay derived from --tick-ms.
+    """
+    if zab_tick_ms >= pcfg.tick_ms:
+        return pcfg
+    return dataclasses.replace(
+        pcfg,
+        tick_ms=zab_tick_ms,
+        min_session_timeout_ms=pcfg.min_timeout_ms,
+        max_session_timeout_ms=pcfg.max_timeout_ms,
+    )
+
+
 def build_replica_runner(cfg: Any, storage: Any, metrics: Any) -> ReplicaRunner:
     """Recover the tree from the newest snapshot only (the core hands out the committed
     log after it) and wire ZabPeer, EnsemblePipeline, Replica and the runner."""
@@ -251,7 +271,7 @@ def build_replica_runner(cfg: Any, storage: Any, metrics: Any) -> ReplicaRunner:
     )
     peer = ZabPeer(zcfg, storage, random.SystemRandom(), initial=initial)
     replica = Replica(peer, None)  # type: ignore[arg-type]  # the runner is its io
-    pcfg = pipeline_config(cfg)
+    pcfg = expiry_config(pipeline_config(cfg), cfg.zab_tick_ms)
     pipeline = EnsemblePipeline(
         pcfg,
         zab=replica,
@@ -270,7 +290,7 @@ def build_replica_runner(cfg: Any, storage: Any, metrics: Any) -> ReplicaRunner:
         peer_listen=cfg.peer_listen,
         zab_tick_ms=cfg.zab_tick_ms,
         server_id=cfg.server_id,
-        tick_ms=cfg.tick_ms,
+        tick_ms=pcfg.tick_ms,
         snapshot_every=cfg.snapshot_every,
         metrics=metrics,
     )
