@@ -15,7 +15,9 @@ durable) establishes us: the history is committed and we broadcast.
 Broadcast: Propose assigns zxid (epoch, counter+1); proposals go out in
 batches of ``max_batch`` per Ready; the commit point is the highest zxid a
 quorum of synced voters acked (ours: the durable log end), handed out
-strictly in order; followers get Commit, observers Inform.
+strictly in order; followers get Commit, observers Inform. A leader that
+no longer hears a quorum within ``sync_limit_ticks`` (or is told its links to
+them broke, ``PeerDisconnected``) steps down.
 """
 
 from __future__ import annotations
@@ -142,6 +144,22 @@ def client_read(p: ZabPeer, ctx: Any) -> NotLeader | None:
         return NotLeader(None)
     p.lead.reads_waiting.append((None, ctx))
     return None
+
+
+def learner_lost(p: ZabPeer, pid: int) -> None:
+    """The transport says our link with ``pid`` broke: it must answer a ping by the next tick.
+
+    Only a hint: the learner is pinged now and, if it is in fact fine, is
+    heard again before the next tick. If not, it counts as silent then, and
+    a leader left without a quorum steps down a tick later instead of after
+    ``sync_limit_ticks`` of silence.
+    """
+    lead: LeaderState = p.lead
+    ln = lead.learners.get(pid) if lead is not None else None
+    if ln is None:
+        return
+    ln.heard = min(ln.heard, p.now - p.config.sync_limit_ticks)
+    p.send(pid, Ping(lead.epoch, p.applied, p.log.last, lead.round, ln.attempt))
 
 
 # ---- messages ----------------------------------------------------------------------------

@@ -216,6 +216,8 @@ class ZabPeer:
             case PeerDisconnected(peer=pid):
                 if self.learner is not None and pid == self.leader_id:
                     learner.leader_lost(self)
+                elif self.role is Role.LEADING:
+                    leader.learner_lost(self, pid)
             case LogPurged(zxid=zxid):
                 if zxid > self._tree_zxid:
                     raise UsageError(f"purge through {zxid:#x}, past the applied {self.applied:#x}")

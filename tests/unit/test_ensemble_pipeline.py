@@ -148,3 +148,28 @@ def test_the_leader_expires_a_silent_session_and_everyone_ends_it() -> None:
     for node in c.nodes.values():
         assert sid not in node.pipeline.tree.sessions
         assert node.pipeline.tree.get("/eph") is None
+
+
+def test_a_leader_told_its_links_to_a_quorum_broke_steps_down_on_the_next_tick() -> None:
+    c = Cluster(3)
+    leader = c.elect()
+    f1, f2 = c.followers()
+    f1.up = f2.up = False  # both gone: nothing more is heard from them
+    leader.replica.disconnected(f1.id)
+    leader.replica.tick()
+    assert leader.role is Role.LEADING  # one broken link: the other follower is a quorum
+    leader.replica.disconnected(f2.id)
+    leader.replica.tick()
+    assert leader.role is Role.LOOKING  # no quorum of links: not a leader a tick later
+
+
+def test_a_spurious_broken_link_hint_does_not_unseat_a_leader_that_still_hears() -> None:
+    c = Cluster(3)
+    leader = c.elect()
+    f1, f2 = c.followers()
+    leader.replica.disconnected(f1.id)
+    leader.replica.disconnected(f2.id)  # both links "broke", but the followers are fine
+    c.settle()  # ... and answer: the next heartbeat round is heard
+    for _ in range(3):
+        c.tick()
+    assert leader.role is Role.LEADING and leader.serving
