@@ -173,22 +173,24 @@ def test_a_minority_down_writes_go_on_a_majority_down_writes_fail(ensemble_facto
     run(check())
 
 
+async def _creates(address: str, prefix: str, lo: int, hi: int) -> None:
+    """Create ``{prefix}{i:04d}`` for i in [lo, hi) through the server at ``address``."""
+    c = await _client([address])
+    try:
+        for i in range(lo, hi):
+            await c.create(f"{prefix}{i:04d}", b"")
+    finally:
+        await c.stop()
+
+
 def test_a_restarted_follower_catches_up(ensemble_factory) -> None:
     ens = ensemble_factory(3)
     leader = ens.wait_leader()
     lagging = next(n for n in ens.nodes.values() if n is not leader)
 
-    async def writes(lo: int, hi: int) -> None:
-        c = await _client([leader.address])
-        try:
-            for i in range(lo, hi):
-                await c.create(f"/c{i:04d}", b"")
-        finally:
-            await c.stop()
-
-    run(writes(0, 10))
+    run(_creates(leader.address, "/c", 0, 10))
     lagging.kill()
-    run(writes(10, 60))
+    run(_creates(leader.address, "/c", 10, 60))
     lagging.start()
     ens.wait_leader()
 
@@ -275,17 +277,9 @@ def test_a_far_behind_follower_is_brought_up_by_snap(ensemble_factory) -> None:
     leader = ens.wait_leader()
     lagging = next(n for n in ens.nodes.values() if n is not leader)
 
-    async def writes(lo: int, hi: int) -> None:
-        c = await _client([leader.address])
-        try:
-            for i in range(lo, hi):
-                await c.create(f"/s{i:04d}", b"")
-        finally:
-            await c.stop()
-
-    run(writes(0, 5))
+    run(_creates(leader.address, "/s", 0, 5))
     lagging.kill()
-    run(writes(5, 80))
+    run(_creates(leader.address, "/s", 5, 80))
     lagging.start("--snapshot-every", "10", "--snapshot-retain", "1")
     ens.wait_leader()
 
