@@ -56,20 +56,30 @@ _ADDRESS = re.compile(r"(?P<host>\[[^\]]*\]|[A-Za-z0-9_.-]+):(?P<port>\d+)")
 # come from below the kernel's ephemeral range: a port taken with bind(0)
 # and released can be grabbed at once by any outgoing connection, which
 # draws from that range; these ones cannot.
+# A port is handed out once per test process: an ensemble picks all its
+# ports before any server binds one, so "free right now" alone would let a
+# client port land on a peer port picked a moment earlier.
 _FIXED_PORTS = (20_000, 32_000)
 _port_rng = random.Random(os.getpid() ^ time.monotonic_ns())
+_handed_out: set[int] = set()
 
 
 def free_port() -> int:
-    """A loopback port free right now, outside the range outgoing connections use."""
+    """A loopback port free right now, never handed out before by this process,
+    outside the range outgoing connections use."""
+    if len(_handed_out) > (_FIXED_PORTS[1] - _FIXED_PORTS[0]) // 2:
+        _handed_out.clear()  # long runs: ports from long-stopped servers come back
     for _ in range(1000):
         port = _port_rng.randrange(*_FIXED_PORTS)
+        if port in _handed_out:
+            continue
         with socket.socket() as s:
             try:
                 s.bind(("127.0.0.1", port))
             except OSError:
                 continue
-            return port
+        _handed_out.add(port)
+        return port
     raise RuntimeError("no free loopback port in the fixed range")
 
 
