@@ -23,7 +23,6 @@ import os
 import selectors
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -31,19 +30,13 @@ import time
 from pathlib import Path
 
 import grpc
-from benchfigures import ms, pct
+from benchfigures import free_port, ms, pct
 from coordsvc.client import AsyncClient
 
 from coordsvc.v1 import admin_pb2 as apb
 from coordsvc.v1 import admin_pb2_grpc as apb_grpc
 
 DATA = b"d" * 100
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Proc:
@@ -208,7 +201,11 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="short phases (CI smoke run)")
     p.add_argument("--in-flight", type=int, default=64)
-    args = p.parse_args()
+    asyncio.run(run(p.parse_args()))
+
+
+async def run(args: argparse.Namespace) -> None:
+    """Every phase on one event loop (grpc.aio outlives a loop it was used on)."""
     seconds = 1.5 if args.quick else 5.0
     root = Path(tempfile.mkdtemp(prefix="coordsvc-bench-ens-"))
     procs: list[Proc] = []
@@ -223,8 +220,8 @@ def main() -> None:
         leader = wait_leader(nodes)
         rows = []
         for label, proc in (("standalone", solo), ("3-node ensemble", leader)):
-            one_rate, one = asyncio.run(creates(proc.address, 1, seconds))
-            many_rate, many = asyncio.run(creates(proc.address, args.in_flight, seconds))
+            one_rate, one = await creates(proc.address, 1, seconds)
+            many_rate, many = await creates(proc.address, args.in_flight, seconds)
             rows.append((label, one_rate, one, many_rate, many))
         print(f"coordsvc on {os.cpu_count()} cpus, one run (compare the ratios)")
         for label, one_rate, one, many_rate, many in rows:
@@ -234,12 +231,12 @@ def main() -> None:
             )
         (_, s1, _, sn, _), (_, e1, _, en, _) = rows
         print(f"    ensemble / standalone: 1 in flight {e1 / s1:.2f}x, many {en / sn:.2f}x")
-        gap = asyncio.run(failover_gap(nodes, leader))
+        gap = await failover_gap(nodes, leader)
         print(f"(b) failover: longest stretch without an acked write {gap:.3f} s (goal < 2 s)")
         leader.stop(signal.SIGKILL)  # make sure; then bring it back as a follower
         leader.start()
         new_leader = wait_leader(nodes)
-        behind, took = asyncio.run(catch_up(nodes, new_leader, 2.0 if args.quick else 8.0))
+        behind, took = await catch_up(nodes, new_leader, 2.0 if args.quick else 8.0)
         print(f"(c) a follower {behind} txns behind follows again after {took:.2f} s")
     finally:
         for proc in procs:

@@ -1,4 +1,4 @@
-"""What the benchmark scripts share: percentiles, millisecond formatting, the disk, raw flushes.
+"""What the benchmark scripts share: percentiles, millisecond formatting, the disk, raw flushes, ports.
 
 Imported by the scripts beside it (``python scripts/bench_*.py`` puts this
 directory on sys.path).
@@ -6,12 +6,22 @@ directory on sys.path).
 
 from __future__ import annotations
 
+import itertools
 import os
+import random
+import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 RECORD = b"r" * 130  # about one create txn as the log stores it
+
+# Ports for servers whose peers must know them before they start: below the
+# kernel's ephemeral range (a port released after bind(0) can be taken at
+# once by an outgoing connection), and never the same one twice in a run.
+_PORTS = list(range(20_000, 32_000))
+random.Random(os.getpid() ^ time.monotonic_ns()).shuffle(_PORTS)
+_next_port = itertools.cycle(_PORTS)
 
 
 def pct(samples: list[float], q: float) -> float:
@@ -21,6 +31,19 @@ def pct(samples: list[float], q: float) -> float:
 
 def ms(seconds: float, width: int = 8) -> str:
     return f"{seconds * 1000:{width}.3f} ms"
+
+
+def free_port() -> int:
+    """A loopback port free right now that this run has not handed out before."""
+    for _ in range(1000):
+        port = next(_next_port)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free loopback port in 20000-31999")
 
 
 def fs_type(path: Path) -> str:
