@@ -13,7 +13,10 @@ quorum of AckNewLeader (ourselves once our current epoch and history are
 durable) establishes us: the history is committed and we broadcast.
 
 Broadcast: Propose assigns zxid (epoch, counter+1); proposals go out in
-batches of ``max_batch`` per Ready; the commit point is the highest zxid a
+batches of up to ``max_batch`` per Ready, and while the previous batch is
+still being made durable here new ones wait for it (one batch per local
+sync: under load a batch is everything that came in during one fsync, with
+no delay when the leader is idle); the commit point is the highest zxid a
 quorum of synced voters acked (ours: the durable log end), handed out
 strictly in order; followers get Commit, observers Inform. A leader that
 no longer hears a quorum within ``sync_limit_ticks`` (or is told its links to
@@ -423,13 +426,13 @@ def _on_durable(p: ZabPeer) -> None:
 
 def _has_work(p: ZabPeer) -> bool:
     lead: LeaderState = p.lead
-    return bool(lead.queued or lead.reads_waiting)
+    return bool((lead.queued and not p.appending()) or lead.reads_waiting)
 
 
 def _flush(p: ZabPeer) -> None:
     """At ready(): send out a batch of queued proposals and start a read-index round."""
     lead: LeaderState = p.lead
-    if lead.queued:
+    if lead.queued and not p.appending():
         n = min(len(lead.queued), p.config.max_batch)
         batch = [lead.queued.popleft() for _ in range(n)]
         prev = p.log.last

@@ -396,6 +396,10 @@ class ZabPeer:
 
     # ---- internals ---------------------------------------------------------------------
 
+    def appending(self) -> bool:
+        """Txns handed to storage in an earlier Ready are not durable yet."""
+        return self._handed_log_end() > self.durable_log_end
+
     def _handed_log_end(self) -> int:
         """The log end the driver's storage will have once it did every Ready so far."""
         if self._inflight:

@@ -157,13 +157,26 @@ def test_max_batch_splits_proposals_over_readys() -> None:
     drain(peer, disk)
     for i in range(5):
         peer.step(Propose(body(f"/n{i}"), 0, 0, 0))
-    sizes = []
-    while peer.has_ready():
-        rd = peer.ready()
-        disk.do(rd)
-        peer.advance(rd)
-        sizes.append(len(rd.persist))
+    sizes = [len(rd.persist) for rd in drain(peer, disk) if rd.persist]
     assert sizes == [2, 2, 1]
+
+
+def test_proposals_wait_while_the_previous_batch_is_being_made_durable() -> None:
+    """One batch per local sync: what arrives during an fsync goes out together after it."""
+    disk = Disk()
+    peer = ZabPeer(cfg(), disk, random.Random(1))
+    drain(peer, disk)
+    peer.step(Propose(body("/first"), 0, 0, 0))
+    first = drain(peer, disk, durable=False)
+    assert [len(rd.persist) for rd in first] == [1]  # an idle leader proposes at once
+    for i in range(3):
+        peer.step(Propose(body(f"/n{i}"), 0, 0, 0))
+    assert not peer.has_ready()  # held: the first batch is not durable yet
+    peer.step(Persisted(first[0].persist_mark))
+    rounds = drain(peer, disk)
+    assert [len(rd.persist) for rd in rounds if rd.persist] == [3]
+    assert [t.body.path for t in disk.log] == ["/first", "/n0", "/n1", "/n2"]
+    assert peer.applied == disk.log[-1].zxid  # and all of it commits
 
 
 def test_writes_and_reads_on_a_leader_of_one() -> None:
