@@ -5,7 +5,10 @@ A small reflective encoder over a whitelist: only the dataclasses named in
 op and forward reply) and a few leaf types are accepted, in either
 direction, so a peer can never make this process build an arbitrary object.
 Txns travel in the storage codec's bytes, a tree image in the snapshot
-format, errors as (code, message, path). The outer form is JSON.
+format, errors as (code, message, path). The outer form is JSON, except for
+the broadcast messages that make up nearly all the traffic (Proposal,
+Inform, Ack, Commit): one tag byte, two big-endian u64 and, for a txn, its
+record bytes. A JSON text never starts with one of those tag bytes.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import dataclasses
 import enum
 import io
 import json
+import struct
 from typing import Any
 
 from coordsvc.errors import CoordError, error_for_code
@@ -146,14 +150,39 @@ def _dec(v: Any) -> Any:
     raise PeerCodecError(f"bad value {str(v)[:80]!r}")
 
 
+_HEAD = struct.Struct(">BQQ")  # tag, epoch, zxid (prev_zxid for a txn message)
+_WITH_TXN = {zm.Proposal: 1, zm.Inform: 2}
+_MARKS = {zm.Ack: 3, zm.Commit: 4}
+_BY_TAG: dict[int, type] = {tag: cls for cls, tag in (*_WITH_TXN.items(), *_MARKS.items())}
+
+
 def encode(value: Any) -> bytes:
     """Bytes of a ZAB message or ForwardReply (TypeError for anything off the whitelist)."""
+    cls = type(value)
+    if cls in _WITH_TXN:
+        return _HEAD.pack(_WITH_TXN[cls], value.epoch, value.prev_zxid) + encode_txn(value.txn)
+    if cls in _MARKS:
+        return _HEAD.pack(_MARKS[cls], value.epoch, value.zxid)
     return json.dumps(_enc(value), separators=(",", ":")).encode()
+
+
+def _decode_tagged(data: bytes) -> Any:
+    if len(data) < _HEAD.size:
+        raise PeerCodecError(f"truncated message ({len(data)} bytes)")
+    tag, epoch, zxid = _HEAD.unpack_from(data)
+    cls = _BY_TAG[tag]
+    if cls in _MARKS:
+        if len(data) != _HEAD.size:
+            raise PeerCodecError(f"{cls.__name__}: {len(data) - _HEAD.size} trailing bytes")
+        return cls(epoch, zxid)
+    return cls(epoch, zxid, decode_txn(data[_HEAD.size :]))
 
 
 def decode(data: bytes) -> Any:
     """The value ``encode`` made; PeerCodecError for anything else."""
     try:
+        if data and data[0] in _BY_TAG:
+            return _decode_tagged(data)
         return _dec(json.loads(data))
     except PeerCodecError:
         raise

@@ -104,6 +104,7 @@ class PeerTransport:
         self._server: grpc.aio.Server | None = None
         self.dropped = 0
         self.address = ""
+        self._last: tuple[Any, bytes] = (None, b"")  # a message sent to several peers in a row
 
     async def start(self) -> str:
         opts = [
@@ -136,8 +137,12 @@ class PeerTransport:
             while queue.qsize() >= DOWN_BACKLOG:  # keep the newest: the oldest are stale
                 queue.get_nowait()
                 self.dropped += 1
+        last, body = self._last
+        if value is not last:
+            body = peer_codec.encode(value)
+            self._last = (value, body)
         try:
-            queue.put_nowait(peer_codec.encode(value))
+            queue.put_nowait(body)
         except asyncio.QueueFull:
             self.dropped += 1
 

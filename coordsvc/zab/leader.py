@@ -349,16 +349,20 @@ def _advance_commit(p: ZabPeer) -> None:
     if zxid <= before:
         return
     txns = p.commit_to(zxid)
+    # one message object per txn for every learner: the transport encodes it once
+    commit = Commit(lead.epoch, zxid)
+    informs: list[Inform] = []
     for ln in lead.learners.values():
         if ln.stage < Stage.SYNCING:
             continue
         if ln.observer:
-            prev = before
-            for txn in txns:
-                p.send(ln.id, Inform(lead.epoch, prev, txn))
-                prev = txn.zxid
+            if not informs:
+                prevs = (before, *(t.zxid for t in txns[:-1]))
+                informs = [Inform(lead.epoch, pz, t) for pz, t in zip(prevs, txns, strict=True)]
+            for inform in informs:
+                p.send(ln.id, inform)
         else:
-            p.send(ln.id, Commit(lead.epoch, zxid))
+            p.send(ln.id, commit)
 
 
 def _check_reads(p: ZabPeer) -> None:
@@ -441,8 +445,9 @@ def _flush(p: ZabPeer) -> None:
             ln.id for ln in lead.learners.values() if ln.stage >= Stage.SYNCING and not ln.observer
         ]
         for txn in batch:
+            proposal = Proposal(lead.epoch, prev, txn)  # one object: encoded once
             for fid in followers:
-                p.send(fid, Proposal(lead.epoch, prev, txn))
+                p.send(fid, proposal)
             prev = txn.zxid
     if lead.reads_waiting:
         lead.round += 1

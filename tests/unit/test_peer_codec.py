@@ -97,6 +97,21 @@ def test_values_off_the_whitelist_are_refused_both_ways() -> None:
         decode(b"\x80not json")
 
 
+def test_broadcast_messages_are_compact_and_malformed_frames_are_refused() -> None:
+    """Proposal/Inform/Ack/Commit skip JSON (most of the traffic); a bad frame is a PeerCodecError."""
+    assert len(encode(zm.Commit(4, Z))) == 17
+    proposal = encode(zm.Proposal(4, Z - 1, TXN))
+    assert not proposal.startswith(b"{")
+    for bad in (
+        encode(zm.Ack(4, Z))[:-1],  # truncated
+        encode(zm.Commit(4, Z)) + b"\x00",  # trailing bytes
+        proposal[:17] + b"\xff\xff\xff",  # not a txn record
+        proposal[:10],
+    ):
+        with pytest.raises(PeerCodecError):
+            decode(bad)
+
+
 def test_install_snapshot_past_the_log_end_survives_a_reopen(tmp_path) -> None:
     with LmdbStorage(tmp_path, sync=False) as store:
         store.append(
