@@ -18,7 +18,10 @@ still being made durable here new ones wait for it (one batch per local
 sync: under load a batch is everything that came in during one fsync, with
 no delay when the leader is idle); the commit point is the highest zxid a
 quorum of synced voters acked (ours: the durable log end), handed out
-strictly in order; followers get Commit, observers Inform. A leader that
+strictly in order; followers get Commit, observers Inform. A linearizable
+read waits for a heartbeat round begun after it arrived and answered by a
+quorum; one such round is out at a time and the next takes every read that
+came in meanwhile (the reads' batch grows with the load). A leader that
 no longer hears a quorum within ``sync_limit_ticks`` (or is told its links to
 them broke, ``PeerDisconnected``) steps down.
 """
@@ -430,7 +433,7 @@ def _on_durable(p: ZabPeer) -> None:
 
 def _has_work(p: ZabPeer) -> bool:
     lead: LeaderState = p.lead
-    return bool((lead.queued and not p.appending()) or lead.reads_waiting)
+    return bool((lead.queued and not p.appending()) or (lead.reads_waiting and not lead.reads))
 
 
 def _flush(p: ZabPeer) -> None:
@@ -449,7 +452,7 @@ def _flush(p: ZabPeer) -> None:
             for fid in followers:
                 p.send(fid, proposal)
             prev = txn.zxid
-    if lead.reads_waiting:
+    if lead.reads_waiting and not lead.reads:  # one round at a time: the next takes all waiting
         lead.round += 1
         lead.reads.append((lead.round, p.applied, lead.reads_waiting))
         lead.reads_waiting = []

@@ -345,7 +345,8 @@ def test_trunc_to_a_point_the_learner_lacks_drops_more_and_registers_again() -> 
     assert rd.send_now[-1] == (1, FollowerInfo(5, make_zxid(1, 2), a + 1))
 
 
-def test_reads_wait_for_a_quorum_heartbeat_round() -> None:
+def leader_in_broadcast() -> tuple[ZabPeer, Disk]:
+    """Peer 3 leading 1 and 2 (attempts 11 and 21), established."""
     peer, disk = leader_in_discovery()
     for v, a in ((1, 11), (2, 21)):
         register(peer, disk, v, attempt=a)
@@ -355,6 +356,11 @@ def test_reads_wait_for_a_quorum_heartbeat_round() -> None:
         peer.step(Received(v, AckNewLeader(1, a, 0)))
         drain(peer, disk)
     assert peer.phase is Phase.BROADCAST
+    return peer, disk
+
+
+def test_reads_wait_for_a_quorum_heartbeat_round() -> None:
+    peer, disk = leader_in_broadcast()
     assert peer.step(ClientRead("r")) is None
     rd = peer.ready()
     assert rd.read_states == ()  # leadership not confirmed yet
@@ -366,6 +372,24 @@ def test_reads_wait_for_a_quorum_heartbeat_round() -> None:
     peer.advance(peer.ready())
     peer.step(Received(1, PingAck(1, 1)))  # with us, a quorum of 3
     assert [r.ctx for r in peer.ready().read_states] == ["r"]
+
+
+def test_reads_arriving_during_a_round_share_the_next_one() -> None:
+    """One read-index round out at a time: a busy leader pings once per round, not per read."""
+    peer, disk = leader_in_broadcast()
+    peer.step(ClientRead("a"))
+    first = drain(peer, disk)
+    assert sum(isinstance(m, Ping) for rd in first for _, m in rd.send_now) == 2  # round 1
+    for ctx in ("b", "c", "d"):
+        peer.step(ClientRead(ctx))
+    assert not peer.has_ready()  # no round per read while round 1 is out
+    peer.step(Received(1, PingAck(1, 1)))
+    rounds = drain(peer, disk)
+    assert [r.ctx for rd in rounds for r in rd.read_states] == ["a"]
+    pings = [m for rd in rounds for _, m in rd.send_now if isinstance(m, Ping)]
+    assert [m.round for m in pings] == [2, 2]  # b, c and d go together in round 2
+    peer.step(Received(2, PingAck(1, 2)))
+    assert [r.ctx for rd in drain(peer, disk) for r in rd.read_states] == ["b", "c", "d"]
 
 
 def test_each_phase_waits_for_the_durability_it_depends_on() -> None:
