@@ -3,7 +3,7 @@
 # Apache ZooKeeper and etcd, from Debian's packages. Run as root; safe to run
 # again (a package already installed is left as it is).
 #
-# The Python clients (kazoo, httpx) are the `compare` extra:
+# The Python client for ZooKeeper (kazoo) is the `compare` extra:
 #   pip install -e '.[compare]'
 set -euo pipefail
 
