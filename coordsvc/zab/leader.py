@@ -14,9 +14,10 @@ durable) establishes us: the history is committed and we broadcast.
 
 Broadcast: Propose assigns zxid (epoch, counter+1); proposals go out in
 batches of up to ``max_batch`` per Ready, and while the previous batch is
-still being made durable here new ones wait for it (one batch per local
-sync: under load a batch is everything that came in during one fsync, with
-no delay when the leader is idle); the commit point is the highest zxid a
+neither durable here nor acked by any follower new ones wait for it (under
+load a batch is everything that came in during one sync, with no delay when
+the leader is idle, and a slow disk on the leader alone stalls nothing);
+the commit point is the highest zxid a
 quorum of synced voters acked (ours: the durable log end), handed out
 strictly in order; followers get Commit, observers Inform. A linearizable
 read waits for a heartbeat round begun after it arrived and answered by a
@@ -433,13 +434,25 @@ def _on_durable(p: ZabPeer) -> None:
 
 def _has_work(p: ZabPeer) -> bool:
     lead: LeaderState = p.lead
-    return bool((lead.queued and not p.appending()) or (lead.reads_waiting and not lead.reads))
+    return bool((lead.queued and not _batch_out(p)) or (lead.reads_waiting and not lead.reads))
+
+
+def _batch_out(p: ZabPeer) -> bool:
+    """The last batch proposed is neither durable here nor acked by any follower yet."""
+    if not p.appending():
+        return False
+    last = p.log.last
+    return not any(
+        ln.acked >= last
+        for ln in p.lead.learners.values()
+        if ln.stage is Stage.SYNCED and not ln.observer
+    )
 
 
 def _flush(p: ZabPeer) -> None:
     """At ready(): send out a batch of queued proposals and start a read-index round."""
     lead: LeaderState = p.lead
-    if lead.queued and not p.appending():
+    if lead.queued and not _batch_out(p):
         n = min(len(lead.queued), p.config.max_batch)
         batch = [lead.queued.popleft() for _ in range(n)]
         prev = p.log.last

@@ -374,6 +374,23 @@ def test_reads_wait_for_a_quorum_heartbeat_round() -> None:
     assert [r.ctx for r in peer.ready().read_states] == ["r"]
 
 
+def test_a_follower_ack_releases_the_next_batch_while_the_leader_disk_is_slow() -> None:
+    """Batches wait for the previous one to be durable somewhere, not on the leader alone."""
+    peer, disk = leader_in_broadcast()
+    first = peer.step(Propose(body("/first"), 0, 0, 0))
+    drain(peer, disk, durable=False)  # the leader's own sync does not finish
+    second = peer.step(Propose(body("/second"), 0, 0, 0))
+    assert not peer.has_ready()  # held behind /first
+    peer.step(Received(1, Ack(1, first)))
+    rounds = drain(peer, disk, durable=False)
+    sent = [m for rd in rounds for _, m in rd.send_now if isinstance(m, Proposal)]
+    assert [(m.txn.zxid, m.prev_zxid) for m in sent] == [(second, first)] * 2
+    peer.step(Received(2, Ack(1, second)))
+    peer.step(Received(1, Ack(1, second)))
+    drain(peer, disk, durable=False)
+    assert peer.applied == second  # committed by the followers, the leader's disk still busy
+
+
 def test_reads_arriving_during_a_round_share_the_next_one() -> None:
     """One read-index round out at a time: a busy leader pings once per round, not per read."""
     peer, disk = leader_in_broadcast()
