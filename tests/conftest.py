@@ -30,8 +30,15 @@ LISTENING = "coordsvc listening on "
 class ServerProcess:
     """One ``coordsvc serve`` child process and how to reach and stop it."""
 
-    def __init__(self, proc: subprocess.Popen, data_dir: Path, log_path: Path) -> None:
+    def __init__(
+        self,
+        proc: subprocess.Popen,
+        data_dir: Path,
+        log_path: Path,
+        credentials: grpc.ChannelCredentials | None = None,
+    ) -> None:
         self.proc = proc
+        self.credentials = credentials  # how to reach a server started with --tls-*
         self.pid = proc.pid
         self.data_dir = data_dir
         self.log_path = log_path
@@ -64,10 +71,16 @@ class ServerProcess:
         self.address = line[len(LISTENING) :].strip()
         self.port = int(self.address.rpartition(":")[2])
 
+    def channel(self) -> grpc.Channel:
+        """A blocking channel to the client port (TLS when the server was started with it)."""
+        if self.credentials is None:
+            return grpc.insecure_channel(self.address)
+        return grpc.secure_channel(self.address, self.credentials)
+
     def wait_serving(self, timeout: float = START_TIMEOUT_S) -> None:
         """Poll grpc.health.v1 until the server reports SERVING."""
         deadline = time.monotonic() + timeout
-        with grpc.insecure_channel(self.address) as channel:
+        with self.channel() as channel:
             stub = health_pb2_grpc.HealthStub(channel)
             while True:
                 try:
@@ -113,7 +126,11 @@ def _flag_args(flags: dict[str, object]) -> list[str]:
 def server_factory(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Callable[..., ServerProcess]:
-    """``server_factory(**flags) -> ServerProcess``, started and SERVING."""
+    """``server_factory(**flags) -> ServerProcess``, started and SERVING.
+
+    ``credentials=grpc.ssl_channel_credentials(...)`` is how the fixture (and
+    ``ServerProcess.channel``) reaches a server started with ``tls_cert=...``.
+    """
     started: list[ServerProcess] = []
 
     def stop_all() -> None:
@@ -125,7 +142,9 @@ def server_factory(
 
     request.addfinalizer(stop_all)
 
-    def factory(**flags: object) -> ServerProcess:
+    def factory(
+        *, credentials: grpc.ChannelCredentials | None = None, **flags: object
+    ) -> ServerProcess:
         data_dir = Path(str(flags.pop("data_dir", None) or tmp_path_factory.mktemp("coordsvc")))
         log_path = data_dir.parent / f"{data_dir.name}.stderr.log"
         cmd = [sys.executable, "-m", "coordsvc", "serve", "--listen", "127.0.0.1:0"]
@@ -134,7 +153,7 @@ def server_factory(
             proc = subprocess.Popen(
                 cmd, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL
             )
-        server = ServerProcess(proc, data_dir, log_path)
+        server = ServerProcess(proc, data_dir, log_path, credentials)
         started.append(server)
         server.wait_listening()
         server.wait_serving()
