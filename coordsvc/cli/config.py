@@ -177,6 +177,35 @@ def add_serve_arguments(p: argparse.ArgumentParser) -> None:
         "breaks is lost at once, a silent one after 5; elections retry after 10-20)",
     )
     p.add_argument(
+        "--tls-cert",
+        default="",
+        metavar="FILE",
+        help="PEM certificate (chain) to serve the client port with TLS; needs --tls-key",
+    )
+    p.add_argument("--tls-key", default="", metavar="FILE", help="PEM private key of --tls-cert")
+    p.add_argument(
+        "--tls-client-ca",
+        default="",
+        metavar="FILE",
+        help="PEM CA certificate(s): clients must present a certificate signed by one",
+    )
+    p.add_argument(
+        "--peer-tls-cert",
+        default="",
+        metavar="FILE",
+        help="PEM certificate this member presents on peer links (mutual TLS; "
+        "needs --peer-tls-key and --peer-tls-ca)",
+    )
+    p.add_argument(
+        "--peer-tls-key", default="", metavar="FILE", help="PEM private key of --peer-tls-cert"
+    )
+    p.add_argument(
+        "--peer-tls-ca",
+        default="",
+        metavar="FILE",
+        help="PEM CA certificate(s) every member's peer certificate is signed by",
+    )
+    p.add_argument(
         "--log-format",
         default="auto",
         choices=["auto", "json", "console"],
@@ -240,14 +269,24 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         peer_listen=args.peer_listen,
         observer=args.observer,
         zab_tick_ms=args.zab_tick_ms,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
+        tls_client_ca=args.tls_client_ca,
+        peer_tls_cert=args.peer_tls_cert,
+        peer_tls_key=args.peer_tls_key,
+        peer_tls_ca=args.peer_tls_ca,
     )
 
 
-def check_ensemble_args(cfg: ServerConfig) -> None:
-    """Clear errors for replication flags that cannot work together (ValueError)."""
+def check_serve_args(cfg: ServerConfig) -> None:
+    """Clear errors for replication and TLS flags that cannot work together (ValueError)."""
+    from coordsvc.server.tls import load_peer_tls, load_server_tls
+
+    load_server_tls(cfg.tls_cert, cfg.tls_key, cfg.tls_client_ca)
+    peer_tls = load_peer_tls(cfg.peer_tls_cert, cfg.peer_tls_key, cfg.peer_tls_ca)
     if not cfg.peers:
-        if cfg.peer_listen or cfg.observer:
-            raise ValueError("--peer-listen and --observer need --peers")
+        if cfg.peer_listen or cfg.observer or peer_tls is not None:
+            raise ValueError("--peer-listen, --observer and --peer-tls-* need --peers")
         return
     from coordsvc.server.replica_runner import parse_peers
 

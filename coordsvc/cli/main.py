@@ -122,13 +122,13 @@ def parse_args(
 
 
 def _run_serve(args: argparse.Namespace) -> int:
-    from coordsvc.cli.config import check_ensemble_args, config_from_args
+    from coordsvc.cli.config import check_serve_args, config_from_args
     from coordsvc.server.app import serve
 
     configure_logging(args.log_format)
     cfg = config_from_args(args)
     try:
-        check_ensemble_args(cfg)
+        check_serve_args(cfg)
     except ValueError as exc:
         print(f"coordsvc: cannot start: {exc}", file=sys.stderr)
         return 2

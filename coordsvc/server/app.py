@@ -27,6 +27,7 @@ from coordsvc.server.metrics import ServerMetrics, view_of
 from coordsvc.server.metrics_http import MetricsServer
 from coordsvc.server.reflection import enable_reflection
 from coordsvc.server.runner import Runner
+from coordsvc.server.tls import load_server_tls
 from coordsvc.storage.base import Storage
 from coordsvc.v1 import admin_pb2_grpc, coordination_pb2_grpc
 
@@ -61,6 +62,12 @@ class ServerConfig:
     observer: bool = False
     zab_tick_ms: int = 100
     election_ticks: int = 10
+    tls_cert: str = ""  # PEM files; "" serves the client port in plaintext
+    tls_key: str = ""
+    tls_client_ca: str = ""  # require client certificates signed by this CA
+    peer_tls_cert: str = ""  # mutual TLS between members: all three or none
+    peer_tls_key: str = ""
+    peer_tls_ca: str = ""
 
 
 def message_limit(max_data_bytes: int) -> int:
@@ -166,7 +173,11 @@ class App:
             await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
         # The Admin service answers whenever the process does: liveness probes ask for it.
         await self.health.set(ADMIN_SERVICE, health_pb2.HealthCheckResponse.SERVING)
-        port = server.add_insecure_port(self.cfg.listen)
+        tls = load_server_tls(self.cfg.tls_cert, self.cfg.tls_key, self.cfg.tls_client_ca)
+        if tls is None:
+            port = server.add_insecure_port(self.cfg.listen)
+        else:
+            port = server.add_secure_port(self.cfg.listen, tls.credentials())
         if not port:
             raise OSError(f"cannot listen on {self.cfg.listen}")
         self.address = f"{host}:{port}"

@@ -3,7 +3,8 @@
 Every server serves ``coordsvc.v1.Peer`` on ``--peer-listen`` and keeps one
 outbound stream to each other member, reconnecting with backoff. The first
 message of a stream is a hello naming the sender; the receiver trusts the
-link for the sender id from then on. Sends go through a bounded queue per
+link for the sender id from then on; with ``tls`` (mutual TLS, one CA for
+the ensemble) only a member holding a certificate from that CA gets a link. Sends go through a bounded queue per
 peer and are dropped when it is full: ZAB tolerates loss and retransmits
 what matters. Messages that pile up while one is being written go out
 together in the next PeerMessage (a stream write costs far more than a
@@ -29,6 +30,7 @@ import grpc
 import structlog
 
 from coordsvc.server import peer_codec
+from coordsvc.server.tls import PeerTls
 from coordsvc.v1 import peer_pb2 as ppb
 from coordsvc.v1 import peer_pb2_grpc as ppb_grpc
 
@@ -89,12 +91,14 @@ class PeerTransport:
         listen: str,
         on_message: Callable[[int, Any], None],
         on_disconnect: Callable[[int], None] = lambda peer: None,
+        tls: PeerTls | None = None,
     ) -> None:
         self.my_id = my_id
         self.peers = dict(peers)
         self.listen = listen
         self.on_message = on_message
         self.on_disconnect = on_disconnect
+        self.tls = tls
         self._inbound: dict[int, object] = {}  # peer -> its live inbound stream
         self._stopping = False
         self._queues: dict[int, asyncio.Queue[bytes]] = {}
@@ -114,7 +118,10 @@ class PeerTransport:
         ]
         server = grpc.aio.server(options=opts)
         ppb_grpc.add_PeerServicer_to_server(_Servicer(self), server)
-        port = server.add_insecure_port(self.listen)
+        if self.tls is None:
+            port = server.add_insecure_port(self.listen)
+        else:
+            port = server.add_secure_port(self.listen, self.tls.server_credentials())
         if not port:
             raise OSError(f"cannot listen on --peer-listen {self.listen}")
         await server.start()
@@ -205,7 +212,7 @@ class PeerTransport:
             kick = self._kick[pid]
             kick.clear()
             try:
-                async with grpc.aio.insecure_channel(addr, options=opts) as channel:
+                async with self._channel(addr, opts) as channel:
                     await self._stream(pid, channel, messages(), kick)
             except asyncio.CancelledError:
                 raise
@@ -219,6 +226,11 @@ class PeerTransport:
                 await asyncio.wait_for(kick.wait(), backoff)
             except TimeoutError:
                 pass
+
+    def _channel(self, addr: str, opts: list[tuple[str, Any]]) -> grpc.aio.Channel:
+        if self.tls is None:
+            return grpc.aio.insecure_channel(addr, options=opts)
+        return grpc.aio.secure_channel(addr, self.tls.channel_credentials(), options=opts)
 
     async def stop(self) -> None:
         self._stopping = True

@@ -27,6 +27,7 @@ from coordsvc.server.peer_transport import PeerTransport
 from coordsvc.server.replica import Replica
 from coordsvc.server.runner import Runner, _call_threadsafe
 from coordsvc.server.snapshots import Snapshotter
+from coordsvc.server.tls import PeerTls, load_peer_tls
 from coordsvc.storage.snapshot import recover
 from coordsvc.zab import PeerState, Phase, Ready, Role, ZabConfig, ZabPeer
 from coordsvc.zab.leader import Stage
@@ -90,6 +91,7 @@ class ReplicaRunner(Runner):
         peer_listen: str,
         zab_tick_ms: int,
         snapshot_every: int = 0,
+        peer_tls: PeerTls | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(pipeline, storage, snapshot_every=snapshot_every, **kwargs)
@@ -105,6 +107,7 @@ class ReplicaRunner(Runner):
             peer_listen,
             self._on_peer_message,
             self._on_peer_disconnect,
+            tls=peer_tls,
         )
         self.snapshots = Snapshotter(
             lambda: self.pipeline.tree.image(), self._save_snapshot, every_txns=snapshot_every
@@ -289,6 +292,7 @@ def build_replica_runner(cfg: Any, storage: Any, metrics: Any) -> ReplicaRunner:
         ensemble,
         peer_listen=cfg.peer_listen,
         zab_tick_ms=cfg.zab_tick_ms,
+        peer_tls=load_peer_tls(cfg.peer_tls_cert, cfg.peer_tls_key, cfg.peer_tls_ca),
         server_id=cfg.server_id,
         tick_ms=pcfg.tick_ms,
         snapshot_every=cfg.snapshot_every,

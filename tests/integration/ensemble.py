@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 import grpc
@@ -120,12 +121,13 @@ class Ensemble:
             except Exception:
                 node.kill()
 
-    def wait_leader(self, timeout: float = 30.0) -> Node:
-        """Poll until the live nodes agree on one leader in one epoch, all serving."""
+    def wait_leader(self, timeout: float = 30.0, among: Iterable[int] | None = None) -> Node:
+        """Poll until the live nodes (of ``among``) agree on one leader in one epoch, all serving."""
         deadline = time.monotonic() + timeout
         last = None
+        ids = set(self.nodes if among is None else among)
         while time.monotonic() < deadline:
-            live = [n for n in self.nodes.values() if n.up]
+            live = [n for n in self.nodes.values() if n.up and n.id in ids]
             st = {n.id: n.status() for n in live}
             last = st
             if all(s is not None for s in st.values()):
