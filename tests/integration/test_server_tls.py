@@ -9,6 +9,7 @@ and bad TLS flags stop the server at start with a message naming the flag.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -18,6 +19,7 @@ import grpc
 import pytest
 from certs import Pki, make_pki
 from ensemble import Ensemble, _client, run
+from test_grpcurl import GRPCURL_TIMEOUT_S, grpcurl_path
 
 from coordsvc.v1 import admin_pb2 as apb
 from coordsvc.v1 import admin_pb2_grpc as apb_grpc
@@ -77,6 +79,25 @@ def test_tls_client_ca_admits_only_clients_with_a_certificate_from_it(
         with pytest.raises(grpc.RpcError) as err:
             _status(srv.address, refused)
         assert err.value.code() is grpc.StatusCode.UNAVAILABLE
+
+
+def test_grpcurl_reaches_a_mutual_tls_server_with_its_certificate(server_factory, pki: Pki) -> None:
+    srv = server_factory(
+        tls_cert=pki.server_cert,
+        tls_key=pki.server_key,
+        tls_client_ca=pki.ca,
+        credentials=_creds(pki.ca, pki.client_cert, pki.client_key),
+    )
+
+    def grpcurl(*tls: str) -> subprocess.CompletedProcess:
+        cmd = [grpcurl_path(), *tls, "-d", "{}", srv.address, "coordsvc.v1.Admin/Status"]
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=GRPCURL_TIMEOUT_S)
+
+    ok = grpcurl("-cacert", str(pki.ca), "-cert", str(pki.client_cert), "-key", str(pki.client_key))
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads(ok.stdout)["role"] == "standalone"
+    refused = grpcurl("-cacert", str(pki.ca))  # no client certificate
+    assert refused.returncode != 0 and refused.stdout == ""
 
 
 def _serve(tmp_path: Path, *flags: str) -> subprocess.CompletedProcess:
