@@ -30,7 +30,7 @@ import grpc
 import structlog
 
 from coordsvc.server import peer_codec
-from coordsvc.server.tls import PeerTls
+from coordsvc.server.tls import PeerTls, names_host
 from coordsvc.v1 import peer_pb2 as ppb
 from coordsvc.v1 import peer_pb2_grpc as ppb_grpc
 
@@ -61,6 +61,10 @@ class _Servicer(ppb_grpc.PeerServicer):
                         await context.abort(
                             grpc.StatusCode.PERMISSION_DENIED, f"unknown peer {sender}"
                         )
+                    refused = self._t.refuses(sender, context.auth_context())
+                    if refused:
+                        log.warning("peer_refused", peer=sender, reason=refused)
+                        await context.abort(grpc.StatusCode.PERMISSION_DENIED, refused)
                     self._t._inbound[sender] = link
                     self._t._peer_arrived(sender)
                     continue
@@ -152,6 +156,20 @@ class PeerTransport:
             queue.put_nowait(body)
         except asyncio.QueueFull:
             self.dropped += 1
+
+    def refuses(self, sender: int, auth: dict[str, list[bytes]]) -> str:
+        """Why a stream claiming to be ``sender`` is refused ("" when it is not).
+
+        With TLS the client certificate must name the host ``sender`` has in
+        --peers: a member's certificate speaks for that member only.
+        """
+        if self.tls is None:
+            return ""
+        host = self.peers[sender].rpartition(":")[0]
+        names = [n.decode(errors="replace") for n in auth.get("x509_subject_alternative_name", [])]
+        if names_host(names, host):
+            return ""
+        return f"peer {sender} is {host}, but its certificate names {names or 'no host'}"
 
     def _peer_arrived(self, pid: int) -> None:
         """A stream from ``pid`` began: if our link to it is down, dial now."""

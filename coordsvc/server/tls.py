@@ -6,16 +6,28 @@ to require client certificates) and the peer port (``--peer-tls-cert``,
 certificate and trusts only that CA) are configured separately. Files are read
 once at start; a missing or unreadable one is a TlsConfigError naming the
 flag and the file, so the server refuses to start instead of serving plaintext.
+On a peer link the certificate also binds the member: a stream that says it
+comes from member N must present a certificate naming N's host from --peers
+(``names_host``), so one member's certificate cannot speak for another.
 """
 
 from __future__ import annotations
 
+import ipaddress
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
 
-__all__ = ["TlsConfigError", "ServerTls", "PeerTls", "load_server_tls", "load_peer_tls"]
+__all__ = [
+    "TlsConfigError",
+    "ServerTls",
+    "PeerTls",
+    "load_server_tls",
+    "load_peer_tls",
+    "names_host",
+]
 
 
 class TlsConfigError(ValueError):
@@ -92,3 +104,28 @@ def load_peer_tls(cert: str, key: str, ca: str) -> PeerTls | None:
     return PeerTls(
         _read("--peer-tls-cert", cert), _read("--peer-tls-key", key), _read("--peer-tls-ca", ca)
     )
+
+
+def _same_ip(a: str, b: str) -> bool:
+    try:
+        return ipaddress.ip_address(a) == ipaddress.ip_address(b)
+    except ValueError:
+        return False
+
+
+def names_host(names: Iterable[str], host: str) -> bool:
+    """True when a certificate with these subject alternative names is valid for ``host``.
+
+    An IP host matches an equal IP name; a DNS host matches case-insensitively,
+    or a ``*.rest`` name when it is one label followed by ``.rest``.
+    """
+    host = host.strip("[]").rstrip(".").lower()
+    for name in names:
+        name = name.rstrip(".").lower()
+        if name == host or _same_ip(name, host):
+            return True
+        if name.startswith("*.") and "." in host:
+            label, _, rest = host.partition(".")
+            if label and rest == name[2:]:
+                return True
+    return False

@@ -3,7 +3,9 @@
 ``make_pki(dir)`` writes a CA, a server certificate valid for 127.0.0.1 and
 localhost (usable as a client certificate too, as peers present one to each
 other), a client certificate and a second, unrelated CA, and returns their
-paths. Keys are EC P-256: quick to make, accepted by gRPC's TLS.
+paths; ``issue(pki, name, *hosts)`` signs one more certificate with the CA
+for other names (e.g. a member on 127.0.0.2). Keys are EC P-256: quick to
+make, accepted by gRPC's TLS.
 """
 
 from __future__ import annotations
@@ -18,12 +20,13 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-__all__ = ["Pki", "make_pki"]
+__all__ = ["Pki", "make_pki", "issue"]
 
 
 @dataclass(frozen=True)
 class Pki:
     ca: Path  # the CA's certificate (what both sides trust)
+    ca_key: Path
     server_cert: Path
     server_key: Path
     client_cert: Path
@@ -64,14 +67,22 @@ def _ca(common: str) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
     return cert, key
 
 
+def _san(host: str) -> x509.GeneralName:
+    try:
+        return x509.IPAddress(ipaddress.ip_address(host))
+    except ValueError:
+        return x509.DNSName(host)
+
+
 def _leaf(
-    common: str, ca: x509.Certificate, ca_key: ec.EllipticCurvePrivateKey
+    common: str,
+    ca: x509.Certificate,
+    ca_key: ec.EllipticCurvePrivateKey,
+    hosts: tuple[str, ...] = ("localhost", "127.0.0.1"),
 ) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
     key = ec.generate_private_key(ec.SECP256R1())
     now = datetime.datetime.now(datetime.UTC)
-    sans = x509.SubjectAlternativeName(
-        [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-    )
+    sans = x509.SubjectAlternativeName([_san(h) for h in hosts])
     usage = x509.ExtendedKeyUsage(
         [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
     )
@@ -107,9 +118,11 @@ def make_pki(root: Path) -> Pki:
         files[name][0].write_bytes(cert.public_bytes(pem))
         _write_key(key, files[name][1])
     (root / "ca.crt").write_bytes(ca.public_bytes(pem))
+    _write_key(ca_key, root / "ca.key")
     (root / "other-ca.crt").write_bytes(other.public_bytes(pem))
     return Pki(
         ca=root / "ca.crt",
+        ca_key=root / "ca.key",
         server_cert=files["server"][0],
         server_key=files["server"][1],
         client_cert=files["client"][0],
@@ -118,3 +131,15 @@ def make_pki(root: Path) -> Pki:
         other_cert=files["other"][0],
         other_key=files["other"][1],
     )
+
+
+def issue(pki: Pki, name: str, *hosts: str) -> tuple[Path, Path]:
+    """(cert, key) files for ``hosts``, signed by ``pki``'s CA, beside its other files."""
+    ca = x509.load_pem_x509_certificate(pki.ca.read_bytes())
+    ca_key = serialization.load_pem_private_key(pki.ca_key.read_bytes(), password=None)
+    assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
+    cert, key = _leaf(name, ca, ca_key, hosts)
+    cert_path, key_path = pki.ca.parent / f"{name}.crt", pki.ca.parent / f"{name}.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    _write_key(key, key_path)
+    return cert_path, key_path
