@@ -17,6 +17,7 @@ to get a write applied exactly once across a reconnect or a leader change.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 import time
@@ -32,12 +33,14 @@ from coordsvc.client.args import (
     check_version,
     check_watch,
 )
+from coordsvc.client.connection import Connection
 from coordsvc.client.errors import NodeExistsError, NoNodeError, NotEmptyError
 from coordsvc.client.hosts import HostRing
 from coordsvc.client.retry import RetryPolicy
 from coordsvc.client.rewatch import rearm_ops
 from coordsvc.client.session import ReplyHook, Session
 from coordsvc.client.states import KazooState, SessionState, StateTracker
+from coordsvc.client.tls import StrPath, load_client_tls
 from coordsvc.client.transaction import Transaction
 from coordsvc.client.watch_stream import WatchStream
 from coordsvc.client.watches import (
@@ -86,6 +89,10 @@ class AsyncClient:
     policy for reads and ``retry()`` (default: retry until the session
     timeout); ``rng``, ``clock`` and ``sleep`` are injectable for tests;
     ``client_id`` resumes an existing session (its ``client_id`` property).
+    ``use_ssl`` connects over TLS, trusting the CA in the PEM file ``ca``
+    (None: the system roots) and, for mutual TLS, presenting ``certfile``
+    with ``keyfile``; the files are read here, and giving any of them without
+    ``use_ssl=True`` is a ValueError.
     """
 
     def __init__(
@@ -100,9 +107,14 @@ class AsyncClient:
         clock: Callable[[], float] | None = None,
         sleep: Callable[[float], Awaitable[Any]] | None = None,
         callback_runner: CallbackRunner | None = None,
+        use_ssl: bool = False,
+        ca: StrPath | None = None,
+        certfile: StrPath | None = None,
+        keyfile: StrPath | None = None,
     ) -> None:
         if session_timeout <= 0:
             raise ValueError("session_timeout must be positive (seconds)")
+        self._tls = load_client_tls(use_ssl, ca, certfile, keyfile)
         self._rng = rng or random.Random()
         self._clock = clock or time.monotonic
         self._sleep = sleep or asyncio.sleep
@@ -141,6 +153,7 @@ class AsyncClient:
             sleep=self._sleep,
             on_resumed=self._on_resumed,
             client_id=client_id,
+            connection_factory=functools.partial(Connection, tls=self._tls),
         )
         self._resumes = 0  # counts resumed connections: re-arming stays on its own
         self._states.observe(self._on_state)
@@ -454,6 +467,7 @@ class AsyncClient:
             start_zxid=start_zxid,
             backoff=self._backoff,
             search_timeout=self._session_timeout,
+            tls=self._tls,
         )
 
     # ---- plumbing ---------------------------------------------------------

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 import grpc
 from coordsvc.client.codec import error_from_pb
 from coordsvc.client.errors import ConnectionLoss, ProtocolError
+from coordsvc.client.tls import ClientTls, open_channel
 
 from coordsvc.v1 import coordination_pb2 as pb
 from coordsvc.v1 import coordination_pb2_grpc as pb_grpc
@@ -30,10 +31,11 @@ _CHANNEL_OPTIONS = [
 
 
 class Connection:
-    """A Session stream to ``address``; messages out are queued, never awaited."""
+    """A Session stream to ``address`` (over TLS when ``tls`` is given); messages out are queued."""
 
-    def __init__(self, address: str) -> None:
+    def __init__(self, address: str, tls: ClientTls | None = None) -> None:
         self.address = address
+        self._tls = tls
         self._outbox: asyncio.Queue[pb.ClientMessage | None] = asyncio.Queue()
         self._channel: grpc.aio.Channel | None = None
         self._call: grpc.aio.StreamStreamCall | None = None
@@ -46,7 +48,7 @@ class Connection:
         answer within ``timeout``, and the registry error (SessionExpiredError
         for an unknown or expired session) when the server refuses the session.
         """
-        self._channel = grpc.aio.insecure_channel(self.address, options=_CHANNEL_OPTIONS)
+        self._channel = open_channel(self.address, self._tls, _CHANNEL_OPTIONS)
         stub = pb_grpc.CoordinationStub(self._channel)
         self.send(pb.ClientMessage(connect=connect))
         self._call = stub.Session(self._requests())

@@ -102,6 +102,7 @@ class Session:
         self._last_heard = 0.0
         self._changed = asyncio.Event()
         self._closing = False
+        self._last_failure = ""  # "host: why" of the newest failed connect, for errors
         states.observe(lambda _new, _user: self._wake())
 
     # ---- lifecycle --------------------------------------------------------
@@ -117,13 +118,17 @@ class Session:
             self.session_id, self.password = 0, b""
         self._closing = False
         self._xid = 0
+        self._last_failure = ""
         self._states.transition(SessionState.CONNECTING)
         self._task = asyncio.get_running_loop().create_task(self._run())
         try:
             await asyncio.wait_for(self._until_started(), timeout)
         except TimeoutError:
             await self.close(0)
-            raise OperationTimeoutError(f"no server answered within {timeout}s") from None
+            why = f"no server answered within {timeout}s"
+            if self._last_failure:
+                why += f" (last: {self._last_failure})"
+            raise OperationTimeoutError(why) from None
         except SessionExpiredError:
             raise  # the session to resume is gone; stay EXPIRED, as later calls will say
         except BaseException:
@@ -219,12 +224,12 @@ class Session:
     async def _run(self) -> None:
         failures = 0
         pauses = self._reconnect.delays()
-        last_failure = ""
         while True:
             host = self._hosts.next()
             if self._expired_locally():
                 why = "no server took the session within the session timeout"
-                await self._expire(f"{why} (last: {last_failure})" if last_failure else why)
+                last = self._last_failure
+                await self._expire(f"{why} (last: {last})" if last else why)
                 return
             try:
                 conn, answer = await self._connect(host)
@@ -233,7 +238,8 @@ class Session:
                 return
             except CoordError as exc:
                 log.info("connecting to %s failed: %s", host, exc)
-                last_failure = f"{host}: {exc.message}"
+                why = exc.message  # most already start with the address
+                self._last_failure = why if why.startswith(host) else f"{host}: {why}"
                 failures += 1
                 if failures % len(self._hosts) == 0:
                     pause = next(pauses, self._reconnect.max_delay)

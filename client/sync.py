@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 from coordsvc.client.aio import AsyncClient
 from coordsvc.client.retry import RetryPolicy
 from coordsvc.client.states import KazooState, SessionState
+from coordsvc.client.tls import StrPath
 from coordsvc.client.transaction import Transaction
 from coordsvc.client.watch_stream import WatchStream
 from coordsvc.client.watches import WatchedEvent
@@ -46,12 +47,12 @@ class Client:
         rng: random.Random | None = None,
         *,
         client_id: tuple[int, bytes] | None = None,
+        use_ssl: bool = False,
+        ca: StrPath | None = None,
+        certfile: StrPath | None = None,
+        keyfile: StrPath | None = None,
     ) -> None:
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(
-            target=self._loop.run_forever, name="coordsvc-client-loop", daemon=True
-        )
-        self._callbacks = ThreadPoolExecutor(1, thread_name_prefix="coordsvc-client-callback")
+        # made first: bad TLS arguments must not leave a thread or a loop behind
         self._async = AsyncClient(
             hosts,
             session_timeout,
@@ -60,7 +61,16 @@ class Client:
             rng,
             client_id=client_id,
             callback_runner=self._run_callback,
+            use_ssl=use_ssl,
+            ca=ca,
+            certfile=certfile,
+            keyfile=keyfile,
         )
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="coordsvc-client-loop", daemon=True
+        )
+        self._callbacks = ThreadPoolExecutor(1, thread_name_prefix="coordsvc-client-callback")
         self._thread.start()
         # a Client dropped without close() must not leave its threads behind
         self._finalizer = weakref.finalize(self, _stop_threads, self._loop, self._callbacks)

@@ -26,6 +26,7 @@ import grpc
 from coordsvc.client.errors import CompactedError, ConnectionClosedError, error_for_code
 from coordsvc.client.hosts import HostRing
 from coordsvc.client.retry import RetryPolicy
+from coordsvc.client.tls import ClientTls, open_channel
 from coordsvc.client.watches import WatchedEvent, event_from_pb
 
 from coordsvc.v1 import coordination_pb2 as pb
@@ -72,8 +73,10 @@ class WatchStream(AsyncIterator[WatchedEvent]):
         start_zxid: int | None,
         backoff: RetryPolicy,
         search_timeout: float = 10.0,
+        tls: ClientTls | None = None,
     ) -> None:
         self._hosts = hosts
+        self._tls = tls
         self.path = path
         self.recursive = recursive
         self.zxid = start_zxid or 0
@@ -202,7 +205,7 @@ class WatchStream(AsyncIterator[WatchedEvent]):
 
     async def _open(self) -> None:
         address = self._address = self._next_host()
-        self._channel = grpc.aio.insecure_channel(address)
+        self._channel = open_channel(address, self._tls)
         stub = pb_grpc.CoordinationStub(self._channel)
         request = pb.WatchRequest(path=self.path, recursive=self.recursive, start_zxid=self.zxid)
         self._call = stub.Watch(request)

@@ -5,6 +5,10 @@ lock/elect, which run a command while holding a lock or leadership (see coordctl
 Every command connects with the SDK, does one thing, prints plain text and
 exits 0; a failure prints one line `coordctl: REASON: message` to stderr and
 exits 1 (2 for usage errors, 3 when no server could be reached).
+
+``--cacert`` (and ``--cert``/``--key`` for mutual TLS; etcdctl's names) connect
+over TLS, for the SDK's session and watch streams and the Admin calls alike;
+a missing or unreadable file is a usage error.
 """
 
 from __future__ import annotations
@@ -15,15 +19,24 @@ import os
 import sys
 from collections.abc import Sequence
 
-import grpc
+# grpc logs each failed TLS handshake on stderr at INFO; coordctl's errors are one line
+os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
 
-from coordsvc.cli.coordctl_admin import ADMIN_COMMANDS, add_admin_commands, run_admin
-from coordsvc.cli.coordctl_recipes import RECIPE_COMMANDS, add_recipe_commands, run_recipe
-from coordsvc.errors import CoordError
+import grpc  # noqa: E402
+
+from coordsvc.cli.coordctl_admin import ADMIN_COMMANDS, add_admin_commands, run_admin  # noqa: E402
+from coordsvc.cli.coordctl_recipes import (  # noqa: E402
+    RECIPE_COMMANDS,
+    add_recipe_commands,
+    run_recipe,
+)
+from coordsvc.client.tls import load_client_tls  # noqa: E402
+from coordsvc.errors import CoordError  # noqa: E402
 
 __all__ = ["main", "build_parser"]
 
 EXIT_ERROR = 1
+EXIT_USAGE = 2
 EXIT_UNREACHABLE = 3
 
 
@@ -39,6 +52,24 @@ def build_parser() -> argparse.ArgumentParser:
         help="comma-separated HOST:PORT list (env COORDSVC_SERVERS)",
     )
     p.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for a server")
+    p.add_argument(
+        "--cacert",
+        metavar="FILE",
+        default=os.environ.get("COORDSVC_CACERT") or None,
+        help="connect over TLS, trusting the CA in this PEM file (env COORDSVC_CACERT)",
+    )
+    p.add_argument(
+        "--cert",
+        metavar="FILE",
+        default=os.environ.get("COORDSVC_CERT") or None,
+        help="mutual TLS: present this PEM certificate; needs --key (env COORDSVC_CERT)",
+    )
+    p.add_argument(
+        "--key",
+        metavar="FILE",
+        default=os.environ.get("COORDSVC_KEY") or None,
+        help="mutual TLS: the PEM private key of --cert (env COORDSVC_KEY)",
+    )
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     s = sub.add_parser("ls", help="list the children of a node")
@@ -120,6 +151,12 @@ async def _watch(client, args) -> None:
             return
 
 
+def tls_options(args: argparse.Namespace) -> dict[str, object]:
+    """The SDK's TLS keywords for coordctl's flags: TLS when any file is given."""
+    use_ssl = bool(args.cacert or args.cert or args.key)
+    return {"use_ssl": use_ssl, "ca": args.cacert, "certfile": args.cert, "keyfile": args.key}
+
+
 async def _run(args) -> int:
     from coordsvc.client import AsyncClient
 
@@ -129,7 +166,7 @@ async def _run(args) -> int:
         return 0
     if args.command in RECIPE_COMMANDS:
         return await run_recipe(args)
-    client = AsyncClient(args.servers, session_timeout=max(args.timeout, 4.0))
+    client = AsyncClient(args.servers, session_timeout=max(args.timeout, 4.0), **args.tls_options)
     await client.start(timeout=args.timeout)
     try:
         match args.command:
@@ -175,6 +212,12 @@ async def _run(args) -> int:
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the ``coordctl`` console script."""
     args = build_parser().parse_args(argv)
+    try:
+        args.tls_options = tls_options(args)  # for the SDK clients coordctl makes
+        args.tls = load_client_tls(**args.tls_options, names=("--cacert", "--cert", "--key"))
+    except (OSError, ValueError) as err:
+        print(f"coordctl: {err}", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE) from None
     try:
         code = asyncio.run(_run(args))
     except KeyboardInterrupt:

@@ -12,9 +12,9 @@ import argparse
 from collections import defaultdict
 from datetime import UTC, datetime
 
-import grpc
 from google.protobuf import json_format
 
+from coordsvc.client.tls import open_channel
 from coordsvc.v1 import admin_pb2 as apb
 from coordsvc.v1 import admin_pb2_grpc
 
@@ -45,9 +45,12 @@ def add_admin_commands(sub: argparse._SubParsersAction) -> None:
 
 
 async def run_admin(args: argparse.Namespace) -> list[str]:
-    """Call the Admin service for ``args.command`` and return the lines to print."""
+    """Call the Admin service for ``args.command`` and return the lines to print.
+
+    The channel is over TLS when ``args.tls`` (coordctl's loaded ClientTls) is set.
+    """
     address = args.servers.split(",")[0].strip()
-    async with grpc.aio.insecure_channel(address) as channel:
+    async with open_channel(address, args.tls) as channel:
         stub = admin_pb2_grpc.AdminStub(channel)
         t = args.timeout
         match args.command:

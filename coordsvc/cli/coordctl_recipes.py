@@ -65,7 +65,7 @@ async def run_recipe(args: argparse.Namespace) -> int:
         print(f"coordctl {args.command}: missing the command to run (after --)", file=sys.stderr)
         return EXIT_USAGE
     stop = _stop_on_signals()
-    client = AsyncClient(args.servers, session_timeout=args.session_timeout)
+    client = AsyncClient(args.servers, session_timeout=args.session_timeout, **args.tls_options)
     await client.start(timeout=args.timeout)
     try:
         if args.command == "lock":
