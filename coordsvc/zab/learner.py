@@ -13,6 +13,11 @@ showing we missed txns twice in a row) makes us register again, which
 re-syncs us; a silent leader (``sync_limit_ticks``) sends us LOOKING, and
 so does the transport's word that our link to it broke (``PeerDisconnected``),
 at once: a leader whose process died takes its connections with it.
+
+Linearizable reads go to the leader as a ReadIndex batch, one batch out at
+a time: reads that arrive meanwhile wait for its reply and go together in
+the next (its round still begins after they arrived). An unanswered batch
+is sent again after READ_RESEND_TICKS; a second reply for a read is ignored.
 """
 
 from __future__ import annotations
@@ -53,6 +58,8 @@ from coordsvc.zab.ready import ReadState
 if TYPE_CHECKING:
     from coordsvc.zab.peer import ZabPeer
 
+READ_RESEND_TICKS = 2
+
 __all__ = ["become_learner", "client_write", "client_read", "leader_lost", "LearnerStage"]
 
 
@@ -84,6 +91,8 @@ class LearnerState:
     ack_due: bool = False
     lag_mark: int = 0  # a ping said the leader had this; we must have it by the next
     reads: list[Any] = field(default_factory=list)
+    reads_out: tuple[Any, ...] = ()  # the ReadIndex batch awaiting its reply
+    reads_sent: int = 0  # tick it was (last) sent
     touches: set[int] = field(default_factory=set)
 
 
@@ -219,6 +228,8 @@ def _step(p: ZabPeer, sender: int, msg: Message) -> None:
         case ReadIndexReply(epoch=epoch, ctxs=ctxs, zxid=zxid):
             if epoch == s.epoch:
                 p._read_states.extend(ReadState(ctx, zxid) for ctx in ctxs)
+                if ctxs == s.reads_out:
+                    s.reads_out = ()
 
 
 def _on_sync_header(p: ZabPeer, msg: Diff | Trunc | Snap) -> None:
@@ -280,6 +291,8 @@ def _tick(p: ZabPeer) -> None:
     if p.now - s.heard > limit:
         looking.become_looking(p)
         return
+    if s.reads_out and p.now - s.reads_sent >= READ_RESEND_TICKS:
+        _send_reads(p, s.reads_out)  # lost on the way, or the leader was not ready for it
     if s.stage is not LearnerStage.SERVING and p.now - s.progress > max(1, limit // 2):
         # this registration stalled (lost, or sent before the leader knew it
         # leads): start over well before the leader-silence timeout above
@@ -288,7 +301,7 @@ def _tick(p: ZabPeer) -> None:
 
 def _has_work(p: ZabPeer) -> bool:
     s: LearnerState = p.learner
-    return bool(s.ack_due or s.reads)
+    return bool(s.ack_due or (s.reads and not s.reads_out))
 
 
 def _flush(p: ZabPeer) -> None:
@@ -296,6 +309,12 @@ def _flush(p: ZabPeer) -> None:
     if s.ack_due:
         s.ack_due = False
         p.send_after_persist(s.leader, Ack(s.epoch, p.log.last))
-    if s.reads:
-        p.send(s.leader, ReadIndex(s.epoch, tuple(s.reads)))
+    if s.reads and not s.reads_out:
+        _send_reads(p, tuple(s.reads))
         s.reads = []
+
+
+def _send_reads(p: ZabPeer, ctxs: tuple[Any, ...]) -> None:
+    s: LearnerState = p.learner
+    s.reads_out, s.reads_sent = ctxs, p.now
+    p.send(s.leader, ReadIndex(s.epoch, ctxs))

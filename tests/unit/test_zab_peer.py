@@ -10,6 +10,7 @@ import pytest
 from coordsvc.storage.base import InitialState
 from coordsvc.tree.txn import CreateTxn, Txn, make_zxid
 from coordsvc.zab.errors import UsageError
+from coordsvc.zab.learner import READ_RESEND_TICKS
 from coordsvc.zab.messages import (
     Ack,
     AckEpoch,
@@ -28,6 +29,8 @@ from coordsvc.zab.messages import (
     PingAck,
     Proposal,
     Propose,
+    ReadIndex,
+    ReadIndexReply,
     Received,
     Role,
     Tick,
@@ -206,6 +209,35 @@ def follower_in_broadcast() -> tuple[ZabPeer, Disk]:
         drain(peer, disk)
     assert peer.phase is Phase.BROADCAST
     return peer, disk
+
+
+def test_a_follower_keeps_one_read_batch_out_and_resends_a_lost_one() -> None:
+    peer, disk = follower_in_broadcast()
+
+    def read_batches() -> list[tuple]:
+        return [
+            m.ctxs for rd in drain(peer, disk) for _, m in rd.send_now if isinstance(m, ReadIndex)
+        ]
+
+    peer.step(ClientRead("a"))
+    assert read_batches() == [("a",)]
+    peer.step(ClientRead("b"))
+    peer.step(ClientRead("c"))
+    assert read_batches() == []  # wait for the reply to ("a",)
+    peer.step(Received(1, ReadIndexReply(1, ("a",), 0)))
+    rounds = drain(peer, disk)
+    assert [r.ctx for rd in rounds for r in rd.read_states] == ["a"]
+    sent = [m.ctxs for rd in rounds for _, m in rd.send_now if isinstance(m, ReadIndex)]
+    assert sent == [("b", "c")]
+    for _ in range(READ_RESEND_TICKS):  # no reply: lost, so it goes again
+        peer.step(Received(1, Ping(1, 0, 0, 0, peer.attempt)))  # the leader is alive
+        peer.step(Tick())
+    assert ("b", "c") in read_batches()
+    peer.step(Received(1, ReadIndexReply(1, ("b", "c"), 0)))
+    peer.step(Received(1, ReadIndexReply(1, ("b", "c"), 0)))  # the first send's late reply
+    assert [r.ctx for rd in drain(peer, disk) for r in rd.read_states] == ["b", "c", "b", "c"]
+    peer.step(ClientRead("d"))
+    assert read_batches() == [("d",)]  # nothing is out any more
 
 
 def test_a_follower_acks_only_after_persisting() -> None:
