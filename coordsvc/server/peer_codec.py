@@ -6,9 +6,10 @@ op and forward reply) and a few leaf types are accepted, in either
 direction, so a peer can never make this process build an arbitrary object.
 Txns travel in the storage codec's bytes, a tree image in the snapshot
 format, errors as (code, message, path). The outer form is JSON, except for
-the broadcast messages that make up nearly all the traffic (Proposal,
-Inform, Ack, Commit): one tag byte, two big-endian u64 and, for a txn, its
-record bytes. A JSON text never starts with one of those tag bytes.
+the messages that make up nearly all the traffic (Proposal, Inform, Ack,
+Commit, Ping, PingAck, ReadIndex, ReadIndexReply): one tag byte, the fixed
+fields as big-endian u64, then a txn record or a packed i64 tuple (``_FRAMES``).
+A JSON text never starts with one of those tag bytes.
 """
 
 from __future__ import annotations
@@ -150,39 +151,76 @@ def _dec(v: Any) -> Any:
     raise PeerCodecError(f"bad value {str(v)[:80]!r}")
 
 
-_HEAD = struct.Struct(">BQQ")  # tag, epoch, zxid (prev_zxid for a txn message)
-_WITH_TXN = {zm.Proposal: 1, zm.Inform: 2}
-_MARKS = {zm.Ack: 3, zm.Commit: 4}
-_BY_TAG: dict[int, type] = {tag: cls for cls, tag in (*_WITH_TXN.items(), *_MARKS.items())}
+# Binary frames: tag byte, the class's fixed fields as big-endian u64, then its
+# tail: a txn record (Proposal, Inform) or a packed i64 tuple (touches, ctxs).
+_FRAMES: dict[type, tuple[int, tuple[str, ...], str | None]] = {
+    zm.Proposal: (1, ("epoch", "prev_zxid"), "txn"),
+    zm.Inform: (2, ("epoch", "prev_zxid"), "txn"),
+    zm.Ack: (3, ("epoch", "zxid"), None),
+    zm.Commit: (4, ("epoch", "zxid"), None),
+    zm.Ping: (5, ("epoch", "committed", "last_zxid", "round", "attempt"), None),
+    zm.PingAck: (6, ("epoch", "round"), "touches"),
+    zm.ReadIndex: (7, ("epoch",), "ctxs"),
+    zm.ReadIndexReply: (8, ("epoch", "zxid"), "ctxs"),
+}
+_BY_TAG: dict[int, type] = {tag: cls for cls, (tag, _, _) in _FRAMES.items()}
+_HEADS = {cls: struct.Struct(">B" + "Q" * len(fixed)) for cls, (_, fixed, _) in _FRAMES.items()}
+_U64_MAX = (1 << 64) - 1
+_I64 = (-(1 << 63), (1 << 63) - 1)
+
+
+def _framed(value: Any, cls: type) -> bytes | None:
+    """The binary frame of ``value``, or None when a field does not fit one (then JSON)."""
+    tag, fixed, tail = _FRAMES[cls]
+    ints = [getattr(value, name) for name in fixed]
+    if not all(type(i) is int and 0 <= i <= _U64_MAX for i in ints):
+        return None
+    head = _HEADS[cls].pack(tag, *ints)
+    if tail is None:
+        return head
+    if tail == "txn":
+        return head + encode_txn(value.txn)
+    items = getattr(value, tail)
+    if not all(type(i) is int and _I64[0] <= i <= _I64[1] for i in items):
+        return None
+    return head + struct.pack(f">{len(items)}q", *items)
 
 
 def encode(value: Any) -> bytes:
     """Bytes of a ZAB message or ForwardReply (TypeError for anything off the whitelist)."""
     cls = type(value)
-    if cls in _WITH_TXN:
-        return _HEAD.pack(_WITH_TXN[cls], value.epoch, value.prev_zxid) + encode_txn(value.txn)
-    if cls in _MARKS:
-        return _HEAD.pack(_MARKS[cls], value.epoch, value.zxid)
+    if cls in _FRAMES:
+        framed = _framed(value, cls)
+        if framed is not None:
+            return framed
     return json.dumps(_enc(value), separators=(",", ":")).encode()
 
 
-def _decode_tagged(data: bytes) -> Any:
-    if len(data) < _HEAD.size:
-        raise PeerCodecError(f"truncated message ({len(data)} bytes)")
-    tag, epoch, zxid = _HEAD.unpack_from(data)
-    cls = _BY_TAG[tag]
-    if cls in _MARKS:
-        if len(data) != _HEAD.size:
-            raise PeerCodecError(f"{cls.__name__}: {len(data) - _HEAD.size} trailing bytes")
-        return cls(epoch, zxid)
-    return cls(epoch, zxid, decode_txn(data[_HEAD.size :]))
+def _decode_framed(data: bytes) -> Any:
+    cls = _BY_TAG[data[0]]
+    _, fixed, tail = _FRAMES[cls]
+    head = _HEADS[cls]
+    if len(data) < head.size:
+        raise PeerCodecError(f"{cls.__name__}: truncated ({len(data)} bytes)")
+    fields = dict(zip(fixed, head.unpack_from(data)[1:], strict=True))
+    rest = data[head.size :]
+    if tail is None:
+        if rest:
+            raise PeerCodecError(f"{cls.__name__}: {len(rest)} trailing bytes")
+    elif tail == "txn":
+        fields[tail] = decode_txn(rest)
+    else:
+        if len(rest) % 8:
+            raise PeerCodecError(f"{cls.__name__}: {len(rest)} bytes is not a list of i64")
+        fields[tail] = struct.unpack(f">{len(rest) // 8}q", rest)
+    return cls(**fields)
 
 
 def decode(data: bytes) -> Any:
     """The value ``encode`` made; PeerCodecError for anything else."""
     try:
         if data and data[0] in _BY_TAG:
-            return _decode_tagged(data)
+            return _decode_framed(data)
         return _dec(json.loads(data))
     except PeerCodecError:
         raise

@@ -97,19 +97,32 @@ def test_values_off_the_whitelist_are_refused_both_ways() -> None:
         decode(b"\x80not json")
 
 
-def test_broadcast_messages_are_compact_and_malformed_frames_are_refused() -> None:
-    """Proposal/Inform/Ack/Commit skip JSON (most of the traffic); a bad frame is a PeerCodecError."""
+def test_frequent_messages_are_compact_and_malformed_frames_are_refused() -> None:
+    """Broadcast, heartbeat and read-index messages skip JSON; a bad frame is a PeerCodecError."""
     assert len(encode(zm.Commit(4, Z))) == 17
+    assert len(encode(zm.ReadIndex(4, (1, 2, 3)))) == 1 + 8 + 3 * 8
     proposal = encode(zm.Proposal(4, Z - 1, TXN))
-    assert not proposal.startswith(b"{")
+    for frame in (proposal, encode(zm.Ping(4, Z, Z, 9, 65536)), encode(zm.PingAck(4, 9, (-1,)))):
+        assert not frame.startswith(b"{")
     for bad in (
         encode(zm.Ack(4, Z))[:-1],  # truncated
         encode(zm.Commit(4, Z)) + b"\x00",  # trailing bytes
         proposal[:17] + b"\xff\xff\xff",  # not a txn record
         proposal[:10],
+        encode(zm.ReadIndex(4, (1, 2)))[:-1],  # a tuple cut mid-value
     ):
         with pytest.raises(PeerCodecError):
             decode(bad)
+
+
+@pytest.mark.parametrize(
+    "msg",
+    [zm.ReadIndex(4, ("ctx", 1)), zm.PingAck(4, 1, (1 << 64,)), zm.Ping(4, -1, 0, 0, 0)],
+    ids=["non-int-ctx", "huge-touch", "negative-field"],
+)
+def test_values_a_frame_cannot_hold_travel_as_json(msg) -> None:
+    assert encode(msg).startswith(b"{")
+    assert decode(encode(msg)) == msg
 
 
 def test_install_snapshot_past_the_log_end_survives_a_reopen(tmp_path) -> None:
