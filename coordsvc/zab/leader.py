@@ -434,25 +434,32 @@ def _on_durable(p: ZabPeer) -> None:
 
 def _has_work(p: ZabPeer) -> bool:
     lead: LeaderState = p.lead
-    return bool((lead.queued and not _batch_out(p)) or (lead.reads_waiting and not lead.reads))
+    return _may_propose(p) or _may_start_round(lead)
 
 
-def _batch_out(p: ZabPeer) -> bool:
-    """The last batch proposed is neither durable here nor acked by any follower yet."""
-    if not p.appending():
+def _may_propose(p: ZabPeer) -> bool:
+    """Writes are queued and the last batch is durable here or acked by a follower."""
+    if not p.lead.queued:
         return False
+    if not p.appending():
+        return True
     last = p.log.last
-    return not any(
+    return any(
         ln.acked >= last
         for ln in p.lead.learners.values()
         if ln.stage is Stage.SYNCED and not ln.observer
     )
 
 
+def _may_start_round(lead: LeaderState) -> bool:
+    """Reads wait and no read-index round is out (one at a time: the next takes them all)."""
+    return bool(lead.reads_waiting) and not lead.reads
+
+
 def _flush(p: ZabPeer) -> None:
     """At ready(): send out a batch of queued proposals and start a read-index round."""
     lead: LeaderState = p.lead
-    if lead.queued and not _batch_out(p):
+    if _may_propose(p):
         n = min(len(lead.queued), p.config.max_batch)
         batch = [lead.queued.popleft() for _ in range(n)]
         prev = p.log.last
@@ -465,7 +472,7 @@ def _flush(p: ZabPeer) -> None:
             for fid in followers:
                 p.send(fid, proposal)
             prev = txn.zxid
-    if lead.reads_waiting and not lead.reads:  # one round at a time: the next takes all waiting
+    if _may_start_round(lead):
         lead.round += 1
         lead.reads.append((lead.round, p.applied, lead.reads_waiting))
         lead.reads_waiting = []

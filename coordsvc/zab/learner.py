@@ -301,7 +301,12 @@ def _tick(p: ZabPeer) -> None:
 
 def _has_work(p: ZabPeer) -> bool:
     s: LearnerState = p.learner
-    return bool(s.ack_due or (s.reads and not s.reads_out))
+    return s.ack_due or _may_send_reads(s)
+
+
+def _may_send_reads(s: LearnerState) -> bool:
+    """Reads wait and no ReadIndex batch is out (one at a time)."""
+    return bool(s.reads) and not s.reads_out
 
 
 def _flush(p: ZabPeer) -> None:
@@ -309,7 +314,7 @@ def _flush(p: ZabPeer) -> None:
     if s.ack_due:
         s.ack_due = False
         p.send_after_persist(s.leader, Ack(s.epoch, p.log.last))
-    if s.reads and not s.reads_out:
+    if _may_send_reads(s):
         _send_reads(p, tuple(s.reads))
         s.reads = []
 
