@@ -279,13 +279,13 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
 
 
 def check_serve_args(cfg: ServerConfig) -> None:
-    """Clear errors for replication and TLS flags that cannot work together (ValueError)."""
-    from coordsvc.server.tls import load_peer_tls, load_server_tls
+    """Clear errors for replication flags that cannot work together (ValueError).
 
-    load_server_tls(cfg.tls_cert, cfg.tls_key, cfg.tls_client_ca)
-    peer_tls = load_peer_tls(cfg.peer_tls_cert, cfg.peer_tls_key, cfg.peer_tls_ca)
+    TLS files are read (and their flags checked) once, when the server starts.
+    """
+    peer_tls = cfg.peer_tls_cert or cfg.peer_tls_key or cfg.peer_tls_ca
     if not cfg.peers:
-        if cfg.peer_listen or cfg.observer or peer_tls is not None:
+        if cfg.peer_listen or cfg.observer or peer_tls:
             raise ValueError("--peer-listen, --observer and --peer-tls-* need --peers")
         return
     from coordsvc.server.replica_runner import parse_peers

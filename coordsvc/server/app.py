@@ -27,7 +27,7 @@ from coordsvc.server.metrics import ServerMetrics, view_of
 from coordsvc.server.metrics_http import MetricsServer
 from coordsvc.server.reflection import enable_reflection
 from coordsvc.server.runner import Runner
-from coordsvc.server.tls import load_server_tls
+from coordsvc.server.tls import load_peer_tls, load_server_tls
 from coordsvc.storage.base import Storage
 from coordsvc.v1 import admin_pb2_grpc, coordination_pb2_grpc
 
@@ -132,12 +132,15 @@ class App:
 
     def __init__(self, cfg: ServerConfig) -> None:
         self.cfg = cfg
+        # TLS files first: a bad one stops the start before the data directory is touched
+        self.tls = load_server_tls(cfg.tls_cert, cfg.tls_key, cfg.tls_client_ca)
+        peer_tls = load_peer_tls(cfg.peer_tls_cert, cfg.peer_tls_key, cfg.peer_tls_ca)
         self.storage = open_storage(cfg)
         self.metrics = ServerMetrics(server_id=cfg.server_id, version=__version__)
         if cfg.peers:
             from coordsvc.server.replica_runner import build_replica_runner
 
-            self.runner = build_replica_runner(cfg, self.storage, self.metrics)
+            self.runner = build_replica_runner(cfg, self.storage, self.metrics, peer_tls)
         else:
             self.runner = Runner(
                 build_pipeline(cfg, self.storage),
@@ -173,11 +176,10 @@ class App:
             await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
         # The Admin service answers whenever the process does: liveness probes ask for it.
         await self.health.set(ADMIN_SERVICE, health_pb2.HealthCheckResponse.SERVING)
-        tls = load_server_tls(self.cfg.tls_cert, self.cfg.tls_key, self.cfg.tls_client_ca)
-        if tls is None:
+        if self.tls is None:
             port = server.add_insecure_port(self.cfg.listen)
         else:
-            port = server.add_secure_port(self.cfg.listen, tls.credentials())
+            port = server.add_secure_port(self.cfg.listen, self.tls.credentials())
         if not port:
             raise OSError(f"cannot listen on {self.cfg.listen}")
         self.address = f"{host}:{port}"

@@ -27,7 +27,7 @@ from coordsvc.server.peer_transport import PeerTransport
 from coordsvc.server.replica import Replica
 from coordsvc.server.runner import Runner, _call_threadsafe
 from coordsvc.server.snapshots import Snapshotter
-from coordsvc.server.tls import PeerTls, load_peer_tls
+from coordsvc.server.tls import PeerTls
 from coordsvc.storage.snapshot import recover
 from coordsvc.zab import PeerState, Phase, Ready, Role, ZabConfig, ZabPeer
 from coordsvc.zab.leader import Stage
@@ -255,7 +255,9 @@ def expiry_config(pcfg: PipelineConfig, zab_tick_ms: int) -> PipelineConfig:
     )
 
 
-def build_replica_runner(cfg: Any, storage: Any, metrics: Any) -> ReplicaRunner:
+def build_replica_runner(
+    cfg: Any, storage: Any, metrics: Any, peer_tls: PeerTls | None = None
+) -> ReplicaRunner:
     """Recover the tree from the newest snapshot only (the core hands out the committed
     log after it) and wire ZabPeer, EnsemblePipeline, Replica and the runner."""
     for needed in ("set_epochs", "truncate_after", "install_snapshot", "save_snapshot"):
@@ -292,7 +294,7 @@ def build_replica_runner(cfg: Any, storage: Any, metrics: Any) -> ReplicaRunner:
         ensemble,
         peer_listen=cfg.peer_listen,
         zab_tick_ms=cfg.zab_tick_ms,
-        peer_tls=load_peer_tls(cfg.peer_tls_cert, cfg.peer_tls_key, cfg.peer_tls_ca),
+        peer_tls=peer_tls,
         server_id=cfg.server_id,
         tick_ms=pcfg.tick_ms,
         snapshot_every=cfg.snapshot_every,

@@ -113,7 +113,17 @@ def _serve(tmp_path: Path, *flags: str) -> subprocess.CompletedProcess:
         (("--tls-client-ca", "{ca}"), "--tls-client-ca needs --tls-cert and --tls-key"),
         (("--tls-cert", "{missing}", "--tls-key", "{key}"), "--tls-cert {missing}: No such file"),
         (("--tls-cert", "{notpem}", "--tls-key", "{key}"), "not a PEM file"),
-        (("--peer-tls-cert", "{cert}"), "go together"),
+        (
+            (
+                "--peers",
+                "1=127.0.0.1:2888",
+                "--peer-listen",
+                "127.0.0.1:0",
+                "--peer-tls-cert",
+                "{cert}",
+            ),
+            "--peer-tls-cert, --peer-tls-key and --peer-tls-ca go together",
+        ),
         (
             ("--peer-tls-cert", "{cert}", "--peer-tls-key", "{key}", "--peer-tls-ca", "{ca}"),
             "need --peers",
@@ -136,6 +146,7 @@ def test_bad_tls_flags_stop_the_server_at_start(tmp_path: Path, pki: Pki, flags,
     assert "coordsvc: cannot start:" in got.stderr
     assert message.format(**names) in got.stderr
     assert got.stdout == ""  # never listened
+    assert not (tmp_path / "data").exists()  # nor touched the data directory
 
 
 def _peer_flags(cert: Path, key: Path, ca: Path) -> tuple[str, ...]:
