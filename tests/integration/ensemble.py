@@ -21,12 +21,12 @@ from pathlib import Path
 
 import grpc
 from composerun import free_port
-from coordsvc.client import AsyncClient
+from coordsvc.client import AsyncClient, KazooState
 
 from coordsvc.v1 import admin_pb2 as apb
 from coordsvc.v1 import admin_pb2_grpc as apb_grpc
 
-__all__ = ["Node", "Ensemble", "ensembles", "run", "_client"]
+__all__ = ["Node", "Ensemble", "ensembles", "run", "_client", "record_states"]
 
 LISTENING = "coordsvc listening on "
 
@@ -174,3 +174,17 @@ async def _client(hosts: list[str], **kw) -> AsyncClient:
     c = AsyncClient(hosts, session_timeout=kw.pop("session_timeout", 6.0), **kw)
     await c.start()
     return c
+
+
+def record_states(client: AsyncClient) -> tuple[list[KazooState], asyncio.Event]:
+    """Every state ``client`` enters from now on, and an event set once it is SUSPENDED."""
+    states: list[KazooState] = []
+    suspended = asyncio.Event()
+
+    def on_state(state: KazooState) -> None:
+        states.append(state)
+        if state == KazooState.SUSPENDED:
+            suspended.set()
+
+    client.add_listener(on_state)
+    return states, suspended

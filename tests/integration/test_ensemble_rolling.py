@@ -23,7 +23,7 @@ from typing import NamedTuple
 import grpc
 from coordsvc.client import AsyncClient, KazooState
 from coordsvc.client.watches import EventType, WatchedEvent
-from ensemble import InOrder, Node, _client, run
+from ensemble import InOrder, Node, _client, record_states, run
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from coordsvc.v1 import admin_pb2 as apb
@@ -133,15 +133,7 @@ def test_a_rolling_restart_leader_last_keeps_clients_working_and_elects_once(
         await w.start()
         await c.start()
         assert (w.server_id, c.server_id) == (f1.id, f1.id)
-        states: list[KazooState] = []
-        suspended = asyncio.Event()
-
-        def on_state(state: KazooState) -> None:
-            states.append(state)
-            if state == KazooState.SUSPENDED:
-                suspended.set()
-
-        c.add_listener(on_state)
+        states, suspended = record_states(c)
         fired: list[WatchedEvent] = []
         acks: list[tuple[float, str, bytes]] = []
         errors: list[BaseException] = []

@@ -18,7 +18,7 @@ import pytest
 from coordsvc.client import AsyncClient, KazooState
 from coordsvc.client.errors import CompactedError, ConnectionLoss
 from coordsvc.client.watches import EventType, WatchedEvent
-from ensemble import InOrder, _client, run
+from ensemble import InOrder, _client, record_states, run
 from rawsession import RawSession
 
 from coordsvc.v1 import admin_pb2 as apb
@@ -55,15 +55,7 @@ def test_a_client_whose_server_dies_keeps_its_session_ephemerals_and_watches(
             [n.address for n in order], session_timeout=SESSION_TIMEOUT_S, rng=InOrder()
         )
         await c.start()
-        states: list[KazooState] = []
-        suspended = asyncio.Event()
-
-        def on_state(state: KazooState) -> None:
-            states.append(state)
-            if state == KazooState.SUSPENDED:
-                suspended.set()
-
-        c.add_listener(on_state)
+        states, suspended = record_states(c)
         fired: dict[str, list[WatchedEvent]] = {"/data": [], "/new": []}
 
         try:
