@@ -85,6 +85,20 @@ class _Servicer(ppb_grpc.PeerServicer):
         return ppb.PeerStreamEnd()
 
 
+async def backoff(kick: asyncio.Event, seconds: float) -> None:
+    """Reconnect backoff (not synchronisation) that ``kick`` cuts short.
+
+    Built on ``asyncio.wait``, which always passes a cancel on: Python 3.11's
+    ``wait_for`` drops one that lands as the event fires, and a dial loop
+    then outlives ``stop()``.
+    """
+    waiter = asyncio.ensure_future(kick.wait())
+    try:
+        await asyncio.wait({waiter}, timeout=seconds)
+    finally:
+        waiter.cancel()
+
+
 class PeerTransport:
     """Outbound streams to every peer and the inbound Peer service."""
 
@@ -204,14 +218,14 @@ class PeerTransport:
 
     async def _dial(self, pid: int, addr: str) -> None:
         queue = self._queues[pid]
-        backoff = BACKOFF_MIN_S
+        delay = BACKOFF_MIN_S
         opts = [
             ("grpc.max_send_message_length", MESSAGE_LIMIT),
             ("grpc.max_receive_message_length", MESSAGE_LIMIT),
             ("grpc.initial_reconnect_backoff_ms", 50),
             ("grpc.max_reconnect_backoff_ms", 1000),
         ]
-        while True:
+        while not self._stopping:
             sent = False
 
             async def messages():
@@ -239,11 +253,8 @@ class PeerTransport:
             except Exception as exc:  # keep dialing whatever went wrong
                 log.warning("peer_stream_failed", peer=pid, error=repr(exc)[:200])
             self._connected[pid] = False
-            backoff = BACKOFF_MIN_S if sent else min(BACKOFF_MAX_S, backoff * 2)
-            try:  # reconnect backoff (not synchronisation); a returning peer cuts it short
-                await asyncio.wait_for(kick.wait(), backoff)
-            except TimeoutError:
-                pass
+            delay = BACKOFF_MIN_S if sent else min(BACKOFF_MAX_S, delay * 2)
+            await backoff(kick, delay)
 
     def _channel(self, addr: str, opts: list[tuple[str, Any]]) -> grpc.aio.Channel:
         if self.tls is None:

@@ -16,7 +16,7 @@ from certs import issue, make_pki
 from composerun import free_port
 
 from coordsvc.server.peer_codec import encode
-from coordsvc.server.peer_transport import DOWN_BACKLOG, PeerTransport
+from coordsvc.server.peer_transport import DOWN_BACKLOG, PeerTransport, backoff
 from coordsvc.server.tls import load_peer_tls, names_host
 from coordsvc.v1 import peer_pb2 as ppb
 from coordsvc.v1 import peer_pb2_grpc as ppb_grpc
@@ -105,3 +105,25 @@ async def test_with_tls_a_member_certificate_speaks_for_that_member_only(tmp_pat
 )
 def test_names_host(names, host, ok) -> None:
     assert names_host(names, host) is ok
+
+
+async def test_a_cut_short_backoff_still_ends_when_its_dial_is_cancelled() -> None:
+    """Stopping while a returning peer has just cut the backoff short must end the dial.
+
+    (asyncio.wait_for of Python 3.11 returns instead when the cancel lands as
+    its inner wait completes: a dial loop built on it lived on after stop.)
+    """
+    landed = 0
+    for turns in range(8):  # the cancel lands at a different point of the pause each time
+        kick = asyncio.Event()
+        kick.set()
+        pause = asyncio.ensure_future(backoff(kick, 5.0))
+        for _ in range(turns):
+            await asyncio.sleep(0)
+        if pause.done():
+            continue  # over before the cancel: nothing to swallow
+        landed += 1
+        pause.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await pause
+    assert landed >= 2
