@@ -53,7 +53,8 @@ class Connection:
         self.send(pb.ClientMessage(connect=connect))
         self._call = stub.Session(self._requests())
         try:
-            msg = await asyncio.wait_for(self.read(), timeout)
+            async with asyncio.timeout(timeout):
+                msg = await self.read()
         except TimeoutError:
             await self.close()
             raise ConnectionLoss(f"{self.address}: no answer within {timeout:.3g}s") from None

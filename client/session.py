@@ -122,7 +122,8 @@ class Session:
         self._states.transition(SessionState.CONNECTING)
         self._task = asyncio.get_running_loop().create_task(self._run())
         try:
-            await asyncio.wait_for(self._until_started(), timeout)
+            async with asyncio.timeout(timeout):
+                await self._until_started()
         except TimeoutError:
             await self.close(0)
             why = f"no server answered within {timeout}s"
@@ -148,9 +149,8 @@ class Session:
         """End the session on the server (if reachable in ``timeout``) and stop."""
         if self._states.state is SessionState.CONNECTED and timeout > 0:
             try:
-                await asyncio.wait_for(
-                    self.call(("close_session", pb.CloseSessionRequest())), timeout
-                )
+                async with asyncio.timeout(timeout):
+                    await self.call(("close_session", pb.CloseSessionRequest()))
             except (CoordError, TimeoutError) as exc:
                 log.info("close_session not confirmed (%s); the session will expire", exc)
         self._closing = True
@@ -305,7 +305,8 @@ class Session:
         try:
             while True:
                 try:
-                    msg = await asyncio.wait_for(conn.read(), read_timeout)
+                    async with asyncio.timeout(read_timeout):
+                        msg = await conn.read()
                 except TimeoutError:
                     return f"nothing heard for {read_timeout:.3g}s"
                 except ConnectionLoss as exc:

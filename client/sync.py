@@ -249,7 +249,8 @@ class SyncWatchStream(Iterator[WatchedEvent]):
         """The next event, or TimeoutError after ``timeout`` seconds."""
 
         async def one() -> WatchedEvent:
-            return await asyncio.wait_for(self._stream.__anext__(), timeout)
+            async with asyncio.timeout(timeout):
+                return await self._stream.__anext__()
 
         return self._client._run(one())
 

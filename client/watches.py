@@ -249,7 +249,8 @@ class Dispatcher:
             return
         self._queue.put_nowait(None)
         try:
-            await asyncio.wait_for(asyncio.shield(task), timeout)
+            async with asyncio.timeout(timeout):
+                await asyncio.shield(task)
         except TimeoutError:
             task.cancel()
             log.warning("watch callbacks still running at stop; cancelled")

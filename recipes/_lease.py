@@ -54,7 +54,8 @@ class Lease:
     async def wait_lost(self, timeout: float | None = None) -> bool:
         """Wait until the lease is lost; False if ``timeout`` passed first."""
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.lost.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await self.lost.wait()
         return self.lost.is_set()
 
     def observe(self, fn: Callable[[Lease], object]) -> None:

@@ -84,7 +84,8 @@ class AsyncBarrier(AsyncRecipe):
             if await self.client.exists(self.path, watch=on_change) is None:
                 return True
             try:
-                await asyncio.wait_for(gone.wait(), remaining(deadline))
+                async with asyncio.timeout(remaining(deadline)):
+                    await gone.wait()
             except TimeoutError:
                 return False
 
@@ -146,7 +147,8 @@ class AsyncDoubleBarrier(AsyncRecipe):
                     await self.client.create(ready_path)
                 return
             while not ready_up:
-                await asyncio.wait_for(ready.wait(), remaining(deadline))
+                async with asyncio.timeout(remaining(deadline)):
+                    await ready.wait()
                 ready.clear()
                 ready_up = await self.client.exists(ready_path, watch=on_ready) is not None
         except BaseException:
@@ -177,7 +179,8 @@ class AsyncDoubleBarrier(AsyncRecipe):
 
             if await self.client.exists(join(self.path, target), watch=on_gone) is None:
                 continue
-            await asyncio.wait_for(gone.wait(), remaining(deadline))
+            async with asyncio.timeout(remaining(deadline)):
+                await gone.wait()
         self.node, self.participating = None, False
         await delete_quietly(self.client, join(self.path, READY))
 

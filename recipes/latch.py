@@ -111,7 +111,8 @@ class AsyncLeaderLatch(AsyncRecipe):
     async def await_leadership(self, timeout: float | None = None) -> bool:
         """Wait until this latch leads; False if ``timeout`` passed first."""
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._leading.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await self._leading.wait()
         return self._leading.is_set()
 
     async def contenders(self) -> list[str]:

@@ -233,7 +233,8 @@ class AsyncLock(AsyncRecipe):
             await self._local.acquire()
             return True
         try:
-            await asyncio.wait_for(self._local.acquire(), remaining(deadline))
+            async with asyncio.timeout(remaining(deadline)):
+                await self._local.acquire()
         except TimeoutError:
             return False
         return True
@@ -267,7 +268,8 @@ class AsyncLock(AsyncRecipe):
             if self._cancelled or left == 0:
                 return False
             try:
-                await asyncio.wait_for(wake.wait(), left)
+                async with asyncio.timeout(left):
+                    await wake.wait()
             except TimeoutError:
                 return False
 

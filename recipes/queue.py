@@ -198,7 +198,8 @@ class AsyncLockingQueue(AsyncRecipe):
                 self.held = name
                 return data
             try:
-                await asyncio.wait_for(self._changed.wait(), remaining(deadline))
+                async with asyncio.timeout(remaining(deadline)):
+                    await self._changed.wait()
             except TimeoutError:
                 return None
 

@@ -249,7 +249,8 @@ class AsyncTwoPhaseCommit(AsyncRecipe):
             return []
 
     async def _wait(self, deadline: float | None) -> None:
-        await asyncio.wait_for(self._changed.wait(), remaining(deadline))
+        async with asyncio.timeout(remaining(deadline)):
+            await self._changed.wait()
 
     async def _on_change(self, _event: WatchedEvent) -> None:
         self._changed.set()

@@ -65,7 +65,8 @@ class HealthService(health.aio.HealthServicer):
         self._stopping = True
         self._wake()
         try:
-            await asyncio.wait_for(self._idle.wait(), 1.0)
+            async with asyncio.timeout(1.0):
+                await self._idle.wait()
         except TimeoutError:
             pass  # a watcher that cannot be written to: the server's stop ends it
 

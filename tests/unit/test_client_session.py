@@ -140,6 +140,7 @@ class Rig:
     async def start(self, answer: pb.ConnectResponse | None = None) -> FakeConn:
         self.net.answers.append(answer or connected())
         await self.session.start(5)
+        await settle()  # the session task goes on to serve the stream (and start its pinger)
         return self.net.conns[-1]
 
     def call(self, name: str = "exists", hook=None) -> asyncio.Task:
