@@ -219,6 +219,14 @@ def add_serve_arguments(p: argparse.ArgumentParser) -> None:
         help="serve Prometheus metrics over HTTP at /metrics on HOST:PORT (port 0 picks "
         "one, printed as a second stdout line); empty (the default) turns it off",
     )
+    p.add_argument(
+        "--zk-listen",
+        default="",
+        type=optional_listen_address,
+        metavar="HOST:PORT",
+        help="also speak ZooKeeper's own client protocol on HOST:PORT (kazoo, zkCli, "
+        "Curator); empty (the default) turns it off",
+    )
 
 
 _BOOL_WORDS = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
@@ -265,6 +273,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         snapshot_every=args.snapshot_every,
         snapshot_retain=args.snapshot_retain,
         metrics_listen=args.metrics_listen,
+        zk_listen=args.zk_listen,
         peers=args.peers,
         peer_listen=args.peer_listen,
         observer=args.observer,

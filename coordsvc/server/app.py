@@ -28,6 +28,7 @@ from coordsvc.server.metrics_http import MetricsServer
 from coordsvc.server.reflection import enable_reflection
 from coordsvc.server.runner import Runner
 from coordsvc.server.tls import load_peer_tls, load_server_tls
+from coordsvc.server.zk_service import ZkService
 from coordsvc.storage.base import Storage
 from coordsvc.v1 import admin_pb2_grpc, coordination_pb2_grpc
 
@@ -57,6 +58,7 @@ class ServerConfig:
     snapshot_every: int = 100_000
     snapshot_retain: int = 3
     metrics_listen: str = ""  # HOST:PORT of the /metrics endpoint; "" turns it off
+    zk_listen: str = ""  # HOST:PORT for ZooKeeper's own client protocol; "" turns it off
     peers: str = ""  # "1=H:Q,2=H:Q,..." : an ensemble member; "" : standalone
     peer_listen: str = ""
     observer: bool = False
@@ -153,6 +155,8 @@ class App:
         self.metrics.state.bind(lambda: view_of(self.runner))
         self._metrics_server: MetricsServer | None = None
         self.metrics_address = ""
+        self._zk_service: ZkService | None = None
+        self.zk_address = ""
         self.health = HealthService()
         self.address = ""
         self._server: grpc.aio.Server | None = None
@@ -200,6 +204,9 @@ class App:
         if ensemble is not None:  # SERVING only while the ZAB core is in broadcast
             self.runner.on_state = self._on_zab_state
         await self.runner.start()
+        if self.cfg.zk_listen:
+            self._zk_service = ZkService(self.runner, self.cfg.zk_listen, limit)
+            self.zk_address = await self._zk_service.start()
         if ensemble is None:
             for name in ("", COORDINATION_SERVICE):
                 await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
@@ -207,6 +214,7 @@ class App:
             "serving",
             address=self.address,
             metrics=self.metrics_address or None,
+            zookeeper=self.zk_address or None,
             zxid=self.runner.pipeline.last_applied_zxid,
         )
         return self.address
@@ -229,6 +237,8 @@ class App:
         """NOT_SERVING, end the streams, let calls finish, then flush storage."""
         await self.health.enter_graceful_shutdown()
         self.runner.close_streams()
+        if self._zk_service is not None:
+            await self._zk_service.stop()
         if self._server is not None:
             await self._server.stop(STOP_GRACE_S)
         await self.runner.stop()

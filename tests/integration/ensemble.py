@@ -40,6 +40,7 @@ class Node:
         self.peer_port = peer_port
         self.client_port = free_port()
         self.address = f"127.0.0.1:{self.client_port}"
+        self.zk_address = f"127.0.0.1:{free_port()}"  # ZooKeeper's protocol (kazoo)
         self.observer = observer
         self.proc: subprocess.Popen | None = None
 
@@ -47,6 +48,7 @@ class Node:
         cmd = [sys.executable, "-m", "coordsvc", "serve", "--id", str(self.id)]
         cmd += ["--listen", self.address, "--data-dir", str(self.data_dir)]
         cmd += ["--peer-listen", f"127.0.0.1:{self.peer_port}", "--peers", self.peers]
+        cmd += ["--zk-listen", self.zk_address]
         cmd += ["--tick-ms", "200", "--log-format", "json", *extra]
         if self.observer:
             cmd.append("--observer")
