@@ -25,7 +25,11 @@ What limits the comparison -- read the ratios with these in mind:
   by its gRPC KV API through grpc.aio (unary calls on one HTTP/2 channel,
   the messages declared here from etcd's public API), not by a full etcd
   client library. A slow client caps a fast server: for ZooKeeper the
-  figures may say more about kazoo than about the server.
+  figures may say more about kazoo than about the server. That is why
+  coordsvc is also measured through its ZooKeeper front end
+  (``--zk-listen``) with the very same kazoo workload ("coordsvc/kazoo"):
+  that row against ZooKeeper's compares the servers with the client held
+  equal (and with ZooKeeper's read semantics: local reads).
 - Everything shares this machine's cores (2 here): the benchmark client and
   the servers (and, with 3 members, all of them) compete for the same CPUs,
   so a system that spends less CPU per request in its client or its servers
@@ -331,38 +335,58 @@ def zk_start(root: Path, n: int, procs: list) -> tuple[int, str]:
     return zk_wait_serving(nodes)
 
 
-async def bench_zookeeper(root: Path, args: argparse.Namespace) -> Result:
+def kazoo_phases(hosts: str, args: argparse.Namespace) -> tuple[Phase, Phase, Phase]:
+    """The three timed phases through kazoo (ZooKeeper's protocol), on any server that speaks it."""
     try:
         from kazoo.client import KazooClient
     except ImportError as e:
         raise RuntimeError("kazoo is not installed (pip install -e '.[compare]')") from e
     logging.getLogger("kazoo").setLevel(logging.ERROR)
+    zk = KazooClient(hosts=hosts, timeout=10.0)
+    zk.start(30)
+    try:
+        for parent in ("/warm", "/w1", "/wn"):
+            zk.create(parent)
+        zk.create("/r", DATA)
+
+        def write(parent: str) -> Callable[[int], object]:
+            return lambda i: zk.create_async(f"/{parent}/k{i}", DATA)
+
+        drive_callbacks(write("warm"), args.in_flight, args.warmup)
+        w1 = drive_callbacks(write("w1"), 1, args.seconds)
+        wn = drive_callbacks(write("wn"), args.in_flight, args.seconds)
+        rn = drive_callbacks(lambda i: zk.get_async("/r"), args.in_flight, args.seconds)
+        return w1, wn, rn
+    finally:
+        zk.stop()
+        zk.close()
+
+
+async def bench_zookeeper(root: Path, args: argparse.Namespace) -> Result:
     root.mkdir()
     procs: list[Child] = []
     try:
         port, version = await asyncio.to_thread(zk_start, root, args.nodes, procs)
-        zk = KazooClient(hosts=f"127.0.0.1:{port}", timeout=10.0)
-        await asyncio.to_thread(zk.start, 30)
-        try:
+        phases = await asyncio.to_thread(kazoo_phases, f"127.0.0.1:{port}", args)
+        return Result("ZooKeeper", version, *phases)
+    finally:
+        await asyncio.to_thread(stop_all, procs)
 
-            def phases() -> tuple[Phase, Phase, Phase]:
-                for parent in ("/warm", "/w1", "/wn"):
-                    zk.create(parent)
-                zk.create("/r", DATA)
 
-                def write(parent: str) -> Callable[[int], object]:
-                    return lambda i: zk.create_async(f"/{parent}/k{i}", DATA)
-
-                drive_callbacks(write("warm"), args.in_flight, args.warmup)
-                w1 = drive_callbacks(write("w1"), 1, args.seconds)
-                wn = drive_callbacks(write("wn"), args.in_flight, args.seconds)
-                rn = drive_callbacks(lambda i: zk.get_async("/r"), args.in_flight, args.seconds)
-                return w1, wn, rn
-
-            return Result("ZooKeeper", version, *await asyncio.to_thread(phases))
-        finally:
-            await asyncio.to_thread(zk.stop)
-            zk.close()
+async def bench_coordsvc_kazoo(root: Path, args: argparse.Namespace) -> Result:
+    """coordsvc through its ZooKeeper front end (--zk-listen), driven by the same kazoo."""
+    root.mkdir()
+    procs = [Proc(root, "solo")] if args.nodes == 1 else ensemble(root, 3)
+    zk_address = {}
+    for p in procs:
+        zk_address[p] = f"127.0.0.1:{free_port()}"
+        p.flags = (*p.flags, "--zk-listen", zk_address[p])
+    try:
+        for p in procs:
+            p.start()
+        target = procs[0] if args.nodes == 1 else await asyncio.to_thread(wait_leader, procs)
+        phases = await asyncio.to_thread(kazoo_phases, zk_address[target], args)
+        return Result("coordsvc/kazoo", importlib.metadata.version("coordsvc"), *phases)
     finally:
         await asyncio.to_thread(stop_all, procs)
 
@@ -519,31 +543,35 @@ def report(results: dict[str, Result | None], args: argparse.Namespace, root: Pa
         f" data on {fs_type(root)}, {args.seconds:g} s per phase, one run"
     )
     head = f"{'ops/s':>10s} {'p50':>10s} {'p99':>10s}"
-    print(f"{'':24s} {'writes, 1 in flight':^32s} | {f'writes, {n} in flight':^32s} |", end="")
+    print(f"{'':28s} {'writes, 1 in flight':^32s} | {f'writes, {n} in flight':^32s} |", end="")
     print(f" {f'reads, {n} in flight':^32s}")
-    print(f"{'':24s} {head} | {head} | {head}")
+    print(f"{'':28s} {head} | {head} | {head}")
     for name, r in results.items():
         if r is None:
-            print(f"{name:24s} not measured (see above)")
+            print(f"{name:28s} not measured (see above)")
             continue
         label = f"{r.system} {r.version}"
-        print(f"{label:24s} {r.write1.cells()} | {r.writen.cells()} | {r.readn.cells()}")
-    ours = results.get("coordsvc")
-    if ours is None or all(r is None or r is ours for r in results.values()):
+        print(f"{label:28s} {r.write1.cells()} | {r.writen.cells()} | {r.readn.cells()}")
+    pairs = [
+        (mine, theirs)
+        for mine in ("coordsvc", "coordsvc/kazoo")
+        for theirs in ("ZooKeeper", "etcd")
+        if results.get(mine) is not None and results.get(theirs) is not None
+    ]
+    if not pairs:
         return
     print(
         "ratios (ops/s: above 1 means coordsvc does more; p50/p99: below 1 means it answers sooner)"
     )
-    for name, r in results.items():
-        if r is None or r is ours:
-            continue
+    for mine, theirs in pairs:
+        ours, r = results[mine], results[theirs]
         cells = []
         for a, b in ((ours.write1, r.write1), (ours.writen, r.writen), (ours.readn, r.readn)):
             cells.append(
                 f"{ratio(a.rate, b.rate):>10s} {ratio(pct(a.lat, 0.5), pct(b.lat, 0.5)):>10s}"
                 f" {ratio(pct(a.lat, 0.99), pct(b.lat, 0.99)):>10s}"
             )
-        print(f"{'coordsvc / ' + name:24s} " + " | ".join(cells))
+        print(f"{mine + ' / ' + theirs:28s} " + " | ".join(cells))
 
 
 async def run(args: argparse.Namespace) -> int:
@@ -553,12 +581,13 @@ async def run(args: argparse.Namespace) -> int:
     try:
         for name, bench in (
             ("coordsvc", bench_coordsvc),
+            ("coordsvc/kazoo", bench_coordsvc_kazoo),
             ("ZooKeeper", bench_zookeeper),
             ("etcd", bench_etcd),
         ):
             print(f"{name}: starting {args.nodes} node(s) and measuring ...", flush=True)
             try:
-                results[name] = await bench(root / name.lower(), args)
+                results[name] = await bench(root / name.lower().replace("/", "-"), args)
             except Exception as e:
                 print(f"{name}: not measured: {type(e).__name__}: {e}", flush=True)
                 results[name] = None
