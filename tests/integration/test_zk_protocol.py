@@ -365,3 +365,28 @@ def test_set_watches_rearms_and_fires_what_a_reconnecting_client_missed(zk, zk_s
         assert _notifications_until(sock, 1) == [(1, "/later"), (4, "/w2")]
     finally:
         sock.close()
+
+
+def test_a_persistent_recursive_watch_sees_every_change_below(zk, zk_server) -> None:
+    """addWatch (op 106, ZooKeeper 3.6+): not one-shot, and covering the subtree."""
+    zk.create("/tree")
+    sock, _ = _raw_session(zk_server.zk_address)
+    try:
+        path = b"/tree"
+        add = struct.pack("!ii", 1, 106) + struct.pack("!i", len(path)) + path
+        sock.sendall(_frame(add + struct.pack("!i", 1)))  # mode 1: PERSISTENT_RECURSIVE
+        assert _notifications_until(sock, 1) == []
+        zk.create("/tree/a")
+        zk.set("/tree/a", b"x")
+        zk.create("/tree/a/b")
+        zk.delete("/tree/a/b")
+        sync = struct.pack("!ii", 2, Sync.type) + struct.pack("!i", 1) + b"/"
+        sock.sendall(_frame(sync))
+        assert _notifications_until(sock, 2) == [
+            (1, "/tree/a"),
+            (3, "/tree/a"),
+            (1, "/tree/a/b"),
+            (2, "/tree/a/b"),
+        ]
+    finally:
+        sock.close()
