@@ -205,7 +205,8 @@ class App:
             self.runner.on_state = self._on_zab_state
         await self.runner.start()
         if self.cfg.zk_listen:
-            self._zk_service = ZkService(self.runner, self.cfg.zk_listen, limit)
+            tls = self.tls.context if self.tls is not None else None
+            self._zk_service = ZkService(self.runner, self.cfg.zk_listen, limit, tls)
             self.zk_address = await self._zk_service.start()
         if ensemble is None:
             for name in ("", COORDINATION_SERVICE):

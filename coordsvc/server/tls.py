@@ -14,8 +14,9 @@ comes from member N must present a certificate naming N's host from --peers
 from __future__ import annotations
 
 import ipaddress
+import ssl
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
@@ -41,6 +42,8 @@ class ServerTls:
     cert: bytes
     key: bytes
     client_ca: bytes | None = None
+    # the same policy for plain TLS sockets (the ZooKeeper port)
+    context: ssl.SSLContext | None = field(default=None, compare=False, repr=False)
 
     def credentials(self) -> grpc.ServerCredentials:
         return grpc.ssl_server_credentials(
@@ -87,11 +90,27 @@ def load_server_tls(cert: str, key: str, client_ca: str = "") -> ServerTls | Non
         return None
     if not cert or not key:
         raise TlsConfigError("--tls-cert and --tls-key go together")
+    ca = _read("--tls-client-ca", client_ca) if client_ca else None
     return ServerTls(
-        _read("--tls-cert", cert),
-        _read("--tls-key", key),
-        _read("--tls-client-ca", client_ca) if client_ca else None,
+        _read("--tls-cert", cert), _read("--tls-key", key), ca, _ssl_context(cert, key, ca)
     )
+
+
+def _ssl_context(cert: str, key: str, client_ca: bytes | None) -> ssl.SSLContext:
+    """An ssl server context with the client port's certificate and client-CA policy."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        context.load_cert_chain(cert, key)
+    except (ssl.SSLError, OSError) as exc:
+        raise TlsConfigError(f"--tls-cert {cert} with --tls-key {key}: {exc}") from None
+    if client_ca is not None:
+        try:
+            context.load_verify_locations(cadata=client_ca.decode("ascii", errors="replace"))
+        except ssl.SSLError as exc:
+            raise TlsConfigError(f"--tls-client-ca: {exc}") from None
+        context.verify_mode = ssl.CERT_REQUIRED
+    return context
 
 
 def load_peer_tls(cert: str, key: str, ca: str) -> PeerTls | None:

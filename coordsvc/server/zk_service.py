@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 from dataclasses import dataclass, field
 
 import structlog
@@ -66,8 +67,15 @@ class _Call:
 class ZkService:
     """The ``--zk-listen`` TCP listener."""
 
-    def __init__(self, runner: Runner, listen: str, frame_limit: int) -> None:
+    def __init__(
+        self,
+        runner: Runner,
+        listen: str,
+        frame_limit: int,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
         self._runner = runner
+        self._tls = tls
         self._listen = listen
         self._frame_limit = frame_limit
         self._server: asyncio.Server | None = None
@@ -77,7 +85,7 @@ class ZkService:
     async def start(self) -> str:
         host, _, port = self._listen.rpartition(":")
         self._server = await asyncio.start_server(
-            self._accept, host.strip("[]"), int(port), reuse_address=True
+            self._accept, host.strip("[]"), int(port), reuse_address=True, ssl=self._tls
         )
         bound = self._server.sockets[0].getsockname()[1]
         self.address = f"{host}:{bound}"
@@ -96,7 +104,7 @@ class ZkService:
         self._conns.add(task)
         try:
             await _Connection(self._runner, reader, writer, self._frame_limit).run()
-        except (ConnectionError, asyncio.IncompleteReadError, JuteError):
+        except (ConnectionError, asyncio.IncompleteReadError, JuteError, ssl.SSLError):
             pass
         finally:
             self._conns.discard(task)

@@ -14,7 +14,9 @@ import struct
 import threading
 from collections.abc import Iterator
 
+import grpc
 import pytest
+from certs import make_pki
 from composerun import free_port
 from coordsvc.client import Client
 from kazoo.client import KazooClient, KazooState
@@ -30,6 +32,7 @@ from kazoo.exceptions import (
     RuntimeInconsistency,
     UnimplementedError,
 )
+from kazoo.handlers.threading import KazooTimeoutError
 from kazoo.protocol.serialization import Connect, GetData, ReplyHeader, Sync, Watch
 from kazoo.recipe.lock import Lock
 from kazoo.security import make_digest_acl
@@ -390,3 +393,43 @@ def test_a_persistent_recursive_watch_sees_every_change_below(zk, zk_server) -> 
         ]
     finally:
         sock.close()
+
+
+def test_with_client_tls_the_zookeeper_port_speaks_only_tls(server_factory, tmp_path) -> None:
+    """--tls-cert/--tls-key/--tls-client-ca secure the ZooKeeper port as they do the gRPC one."""
+    pki = make_pki(tmp_path / "pki")
+    mutual = grpc.ssl_channel_credentials(
+        pki.ca.read_bytes(), pki.client_key.read_bytes(), pki.client_cert.read_bytes()
+    )
+    srv = server_factory(
+        tls_cert=pki.server_cert,
+        tls_key=pki.server_key,
+        tls_client_ca=pki.ca,
+        credentials=mutual,
+        zk_listen=f"127.0.0.1:{free_port()}",
+    )
+    address = server_address_of(srv)
+    zk = _kazoo(
+        address,
+        use_ssl=True,
+        ca=str(pki.ca),
+        certfile=str(pki.client_cert),
+        keyfile=str(pki.client_key),
+    )
+    try:
+        assert zk.create("/over-tls", b"x") == "/over-tls"
+        assert zk.get("/over-tls")[0] == b"x"
+    finally:
+        zk.stop()
+        zk.close()
+    for refused in (
+        {},  # plaintext
+        {"use_ssl": True, "ca": str(pki.ca)},  # TLS without a client certificate
+    ):
+        other = KazooClient(hosts=address, timeout=2.0, **refused)
+        try:
+            with pytest.raises(KazooTimeoutError):
+                other.start(timeout=2.0)
+        finally:
+            other.stop()
+            other.close()
