@@ -227,6 +227,14 @@ def add_serve_arguments(p: argparse.ArgumentParser) -> None:
         help="also speak ZooKeeper's own client protocol on HOST:PORT (kazoo, zkCli, "
         "Curator); empty (the default) turns it off",
     )
+    p.add_argument(
+        "--zk-max-client-cnxns",
+        default=60,
+        type=_non_negative,
+        metavar="N",
+        help="connections one client host may hold on --zk-listen (ZooKeeper's "
+        "maxClientCnxns); 0 lifts the limit",
+    )
 
 
 _BOOL_WORDS = {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}
@@ -274,6 +282,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         snapshot_retain=args.snapshot_retain,
         metrics_listen=args.metrics_listen,
         zk_listen=args.zk_listen,
+        zk_max_client_cnxns=args.zk_max_client_cnxns,
         peers=args.peers,
         peer_listen=args.peer_listen,
         observer=args.observer,

@@ -59,6 +59,7 @@ class ServerConfig:
     snapshot_retain: int = 3
     metrics_listen: str = ""  # HOST:PORT of the /metrics endpoint; "" turns it off
     zk_listen: str = ""  # HOST:PORT for ZooKeeper's own client protocol; "" turns it off
+    zk_max_client_cnxns: int = 60  # per client host on that port (ZooKeeper's name); 0: no limit
     peers: str = ""  # "1=H:Q,2=H:Q,..." : an ensemble member; "" : standalone
     peer_listen: str = ""
     observer: bool = False
@@ -206,7 +207,9 @@ class App:
         await self.runner.start()
         if self.cfg.zk_listen:
             tls = self.tls.context if self.tls is not None else None
-            self._zk_service = ZkService(self.runner, self.cfg.zk_listen, limit, tls)
+            self._zk_service = ZkService(
+                self.runner, self.cfg.zk_listen, limit, tls, self.cfg.zk_max_client_cnxns
+            )
             self.zk_address = await self._zk_service.start()
         if ensemble is None:
             for name in ("", COORDINATION_SERVICE):

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
+from collections import Counter
 from dataclasses import dataclass, field
 
 import structlog
@@ -36,7 +37,7 @@ __all__ = ["ZkService"]
 
 log = structlog.get_logger("coordsvc.zk")
 
-CONNECT_TIMEOUT_S = 10.0  # for the core to answer a handshake
+CONNECT_TIMEOUT_S = 10.0  # for a client to send its handshake, and the core to answer it
 FOUR_LETTER_WORDS = {b"ruok", b"srvr", b"stat", b"mntr", b"conf", b"cons", b"envi", b"wchs"}
 
 
@@ -73,11 +74,14 @@ class ZkService:
         listen: str,
         frame_limit: int,
         tls: ssl.SSLContext | None = None,
+        max_per_host: int = 60,
     ) -> None:
         self._runner = runner
         self._tls = tls
         self._listen = listen
         self._frame_limit = frame_limit
+        self._max_per_host = max_per_host  # ZooKeeper's maxClientCnxns; 0: no limit
+        self._per_host: Counter[str] = Counter()
         self._server: asyncio.Server | None = None
         self._conns: set[asyncio.Task] = set()
         self.address = ""
@@ -101,13 +105,25 @@ class ZkService:
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
+        peer = writer.get_extra_info("peername")
+        host = str(peer[0]) if peer else "?"
+        if self._max_per_host and self._per_host[host] >= self._max_per_host:
+            log.warning("zk_connection_refused", host=host, reason="too many connections")
+            writer.close()
+            return
+        self._per_host[host] += 1
         self._conns.add(task)
         try:
             await _Connection(self._runner, reader, writer, self._frame_limit).run()
         except (ConnectionError, asyncio.IncompleteReadError, JuteError, ssl.SSLError):
             pass
+        except TimeoutError:
+            log.info("zk_connection_dropped", host=host, reason="no handshake in time")
         finally:
             self._conns.discard(task)
+            self._per_host[host] -= 1
+            if not self._per_host[host]:
+                del self._per_host[host]
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
@@ -143,11 +159,12 @@ class _Connection:
     # ---- the connection ---------------------------------------------------------
 
     async def run(self) -> None:
-        head = await self._reader.readexactly(4)
-        if head in FOUR_LETTER_WORDS:
-            self._four_letter_word(head)
-            return
-        r = Reader(await self._frame(head))
+        async with asyncio.timeout(CONNECT_TIMEOUT_S):  # a silent socket is not kept
+            head = await self._reader.readexactly(4)
+            if head in FOUR_LETTER_WORDS:
+                self._four_letter_word(head)
+                return
+            r = Reader(await self._frame(head))
         _version, last_zxid, timeout_ms = r.int(), r.long(), r.int()
         session_id, password = r.long(), r.buffer() or b""
         conn = self._conn = self._runner.open_stream()

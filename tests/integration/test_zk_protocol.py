@@ -433,3 +433,19 @@ def test_with_client_tls_the_zookeeper_port_speaks_only_tls(server_factory, tmp_
         finally:
             other.stop()
             other.close()
+
+
+def test_one_host_may_hold_only_zk_max_client_cnxns_connections(server_factory) -> None:
+    srv = server_factory(tick_ms=200, zk_listen=f"127.0.0.1:{free_port()}", zk_max_client_cnxns=3)
+    address = server_address_of(srv)
+    held = [_raw_session(address)[0] for _ in range(3)]
+    try:
+        host, _, port = address.rpartition(":")
+        with socket.create_connection((host, int(port)), timeout=WAIT_S) as extra:
+            assert extra.recv(1) == b""  # closed at once, before any handshake
+        for i, sock in enumerate(held, start=1):  # the three admitted still work
+            sock.sendall(_frame(struct.pack("!ii", i, Sync.type) + struct.pack("!i", 1) + b"/"))
+            assert _notifications_until(sock, i) == []
+    finally:
+        for sock in held:
+            sock.close()
