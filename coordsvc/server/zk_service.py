@@ -11,6 +11,11 @@ ZooKeeper clients number requests from 1 again on every connection, but the
 core recognises a retried write by (session, xid). The front end therefore
 numbers requests itself, above the highest xid the server keeps for the
 session, and answers with the client's own xid.
+
+As in ZooKeeper, a member that is not part of a serving ensemble does not
+keep ZooKeeper clients: when it leaves broadcast, or answers a request with
+CONNECTION_LOSS (its leader changed), it closes their connections, and the
+clients reconnect to a member that serves, keeping their sessions.
 """
 
 from __future__ import annotations
@@ -98,9 +103,16 @@ class ZkService:
     async def stop(self) -> None:
         if self._server is not None:
             self._server.close()
+        self.drop_all("stopping")
+        await asyncio.gather(*self._conns, return_exceptions=True)
+
+    def drop_all(self, reason: str) -> None:
+        """Close every client connection (their sessions live on), as ZooKeeper does
+        when its server leaves the quorum: the clients reconnect to a serving member."""
+        if self._conns:
+            log.info("zk_connections_dropped", count=len(self._conns), reason=reason)
         for task in list(self._conns):
             task.cancel()
-        await asyncio.gather(*self._conns, return_exceptions=True)
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
@@ -225,6 +237,11 @@ class _Connection:
         while (msg := await conn.out.get()) is not None:
             kind = msg.WhichOneof("kind")
             if kind == "response":
+                if msg.response.error.code == pb.CONNECTION_LOSS:
+                    # this server lost its leader: like ZooKeeper, drop the client so
+                    # it reconnects to a serving member (it sees ConnectionLoss)
+                    log.info("zk_connection_dropped", reason=msg.response.error.message)
+                    break
                 for frame in self._answer(msg.response):
                     self._writer.write(frame)
             elif kind == "event":

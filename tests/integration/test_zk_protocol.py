@@ -449,3 +449,22 @@ def test_one_host_may_hold_only_zk_max_client_cnxns_connections(server_factory) 
     finally:
         for sock in held:
             sock.close()
+
+
+def test_a_member_that_loses_its_quorum_lets_its_zookeeper_clients_go(ensemble_factory) -> None:
+    """Otherwise a client would sit on a cut-off member, pinging it while its session expires."""
+    ens = ensemble_factory(3)
+    leader = ens.wait_leader()
+    stranded = next(n for n in ens.nodes.values() if n is not leader)
+    zk = KazooClient(hosts=stranded.zk_address, timeout=6.0)
+    zk.start(timeout=WAIT_S)
+    try:
+        suspended = threading.Event()
+        zk.add_listener(lambda state: state == KazooState.SUSPENDED and suspended.set())
+        for node in ens.nodes.values():
+            if node is not stranded:
+                node.kill()
+        assert suspended.wait(WAIT_S)
+    finally:
+        zk.stop()
+        zk.close()
