@@ -225,8 +225,6 @@ class App:
 
     def _on_zab_state(self, state) -> None:
         self._zab_serving = state.serving
-        if not state.serving and self._zk_service is not None:
-            self._zk_service.drop_all("this server left the serving ensemble")
 
         async def set_all() -> None:  # always the latest state, whatever order tasks run in
             status = (

@@ -20,7 +20,8 @@ from typing import Any
 
 import structlog
 
-from coordsvc.request.ensemble import EnsemblePipeline, ForwardReply
+from coordsvc.errors import ConnectionLoss
+from coordsvc.request.ensemble import NOT_SERVING, EnsemblePipeline, ForwardReply
 from coordsvc.request.pipeline import PipelineConfig, pipeline_config
 from coordsvc.server.logrole import set_role
 from coordsvc.server.peer_transport import PeerTransport
@@ -100,6 +101,7 @@ class ReplicaRunner(Runner):
         self._zab_tick_ms = zab_tick_ms
         self.on_state: Callable[[PeerState], None] | None = None
         self._last_role: Role | None = None
+        self._serving = False
         self._aloop: asyncio.AbstractEventLoop | None = None
         self.transport = PeerTransport(
             self.server_id,
@@ -147,6 +149,12 @@ class ReplicaRunner(Runner):
     def _state_changed(self, state: PeerState) -> None:
         if state.role is Role.LOOKING and self._last_role is not Role.LOOKING:
             self.metrics.election_started()
+        if self._serving and not state.serving:
+            # As in ZooKeeper: a member out of broadcast lets its clients go, so they
+            # resume their sessions on a serving member instead of pinging this one
+            # while the leader (on the other side of a partition) expires them.
+            self.drop_session_streams(ConnectionLoss(NOT_SERVING))
+        self._serving = state.serving
         self._last_role = state.role
         set_role(state.role.value.lower())
         if self.on_state is not None:

@@ -105,6 +105,16 @@ class Runner:
         ]
         self.started = True
 
+    def drop_session_streams(self, error: CoordError) -> None:
+        """End every session stream with ``error``; the sessions live on (their clients
+        reconnect elsewhere and resume them)."""
+        conns = [c for c in self._streams.values() if c.session_id and not c.closed]
+        if conns:
+            log.info("session_streams_dropped", count=len(conns), reason=error.message)
+        for conn in conns:
+            conn.send(ended_message(error))
+            conn.finish()
+
     def close_streams(self) -> None:
         """Finish every session and watch stream (first step of a graceful stop)."""
         for conn in list(self._streams.values()):

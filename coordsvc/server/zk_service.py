@@ -13,9 +13,10 @@ numbers requests itself, above the highest xid the server keeps for the
 session, and answers with the client's own xid.
 
 As in ZooKeeper, a member that is not part of a serving ensemble does not
-keep ZooKeeper clients: when it leaves broadcast, or answers a request with
-CONNECTION_LOSS (its leader changed), it closes their connections, and the
-clients reconnect to a member that serves, keeping their sessions.
+keep clients: when it leaves broadcast the runner ends every session stream
+(``Runner.drop_session_streams``), and a request answered CONNECTION_LOSS
+(the leader changed under it) also closes the connection, so the clients
+reconnect to a member that serves and keep their sessions.
 """
 
 from __future__ import annotations
@@ -103,16 +104,9 @@ class ZkService:
     async def stop(self) -> None:
         if self._server is not None:
             self._server.close()
-        self.drop_all("stopping")
-        await asyncio.gather(*self._conns, return_exceptions=True)
-
-    def drop_all(self, reason: str) -> None:
-        """Close every client connection (their sessions live on), as ZooKeeper does
-        when its server leaves the quorum: the clients reconnect to a serving member."""
-        if self._conns:
-            log.info("zk_connections_dropped", count=len(self._conns), reason=reason)
         for task in list(self._conns):
             task.cancel()
+        await asyncio.gather(*self._conns, return_exceptions=True)
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()

@@ -334,3 +334,25 @@ def test_a_new_session_is_not_made_by_a_server_behind_the_clients_last_zxid(
         assert leader.up
 
     run(scenario())
+
+
+def test_a_member_out_of_broadcast_sends_its_session_streams_elsewhere(ensemble_factory) -> None:
+    """Its clients must move to a serving member (as ZooKeeper's do), not keep pinging it.
+
+    On the far side of a partition the leader would expire their sessions
+    while this member, without a leader, still answered their pings.
+    """
+    ens = ensemble_factory(3)
+    leader = ens.wait_leader()
+    stranded = _others(ens, leader)[0]
+
+    async def scenario() -> None:
+        async with RawSession(stranded.address) as raw:
+            await raw.connect()
+            for node in ens.nodes.values():
+                if node is not stranded:
+                    node.kill()
+            assert _refused(await raw.recv(timeout=10)) == "CONNECTION_LOSS"
+            assert await raw.recv() is None  # and the stream is over
+
+    run(scenario())
