@@ -174,7 +174,7 @@ def add_serve_arguments(p: argparse.ArgumentParser) -> None:
         default=100,
         type=_positive,
         help="length of one replication tick (heartbeats every tick; a leader whose link "
-        "breaks is lost at once, a silent one after 5; elections retry after 10-20)",
+        "breaks is lost at once, a silent one after 10; elections retry after 10-20)",
     )
     p.add_argument(
         "--tls-cert",

@@ -280,7 +280,10 @@ def build_replica_runner(
         observers=ensemble.observers,
         election_ticks=cfg.election_ticks,
         heartbeat_ticks=1,
-        sync_limit_ticks=5,
+        # 1 s of silence at the default tick (etcd's election timeout): a lossy link
+        # (TCP retransmitting) is not taken for a dead leader; a crash breaks the
+        # links and is noticed at once anyway
+        sync_limit_ticks=10,
     )
     peer = ZabPeer(zcfg, storage, random.SystemRandom(), initial=initial)
     replica = Replica(peer, None)  # type: ignore[arg-type]  # the runner is its io
