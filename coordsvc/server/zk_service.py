@@ -32,9 +32,10 @@ import structlog
 from coordsvc.errors import BadArgumentsError, CoordError
 from coordsvc.server import codec
 from coordsvc.server.conns import StreamConn
+from coordsvc.server.metrics import view_of
 from coordsvc.server.runner import Runner
 from coordsvc.v1 import coordination_pb2 as pb
-from coordsvc.zk import replies
+from coordsvc.zk import fourletter, replies
 from coordsvc.zk.jute import JuteError, Reader
 from coordsvc.zk.protocol import Err, Op, Xid
 from coordsvc.zk.requests import LOCAL, Plan, SetWatches, decode
@@ -44,7 +45,6 @@ __all__ = ["ZkService"]
 log = structlog.get_logger("coordsvc.zk")
 
 CONNECT_TIMEOUT_S = 10.0  # for a client to send its handshake, and the core to answer it
-FOUR_LETTER_WORDS = {b"ruok", b"srvr", b"stat", b"mntr", b"conf", b"cons", b"envi", b"wchs"}
 
 
 @dataclass
@@ -167,8 +167,8 @@ class _Connection:
     async def run(self) -> None:
         async with asyncio.timeout(CONNECT_TIMEOUT_S):  # a silent socket is not kept
             head = await self._reader.readexactly(4)
-            if head in FOUR_LETTER_WORDS:
-                self._four_letter_word(head)
+            if head in fourletter.WORDS:
+                self._writer.write(fourletter.answer(head, view_of(self._runner)))
                 return
             r = Reader(await self._frame(head))
         _version, last_zxid, timeout_ms = r.int(), r.long(), r.int()
@@ -194,13 +194,6 @@ class _Connection:
                 await asyncio.gather(reading, return_exceptions=True)
         finally:
             self._runner.close_stream(conn)
-
-    def _four_letter_word(self, word: bytes) -> None:
-        """ZooKeeper's monitoring words: ``ruok`` answers; the rest are not enabled."""
-        if word == b"ruok":
-            self._writer.write(b"imok")
-        else:
-            self._writer.write(word + b" is not executed because it is not in the whitelist.\n")
 
     async def _handshake(self, conn: StreamConn) -> bool:
         try:

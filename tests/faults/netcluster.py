@@ -54,6 +54,15 @@ def missing_tools() -> str:
     return ""
 
 
+def _free_subnet() -> int:
+    """A 10.77.S.0/24 no interface here uses yet (another test run may hold some)."""
+    routes = subprocess.run(["ip", "-4", "route", "show"], capture_output=True, text=True).stdout
+    for s in range(10, 250):
+        if f"10.77.{s}.0/24" not in routes:
+            return s
+    raise RuntimeError("no free 10.77.S.0/24 subnet left")
+
+
 class Member:
     """One ``coordsvc serve`` in namespace ``ns`` at ``ip``."""
 
@@ -120,7 +129,7 @@ class NetCluster:
         NetCluster.made += 1
         tag = f"cs{os.getpid() % 10000}x{NetCluster.made % 100}"
         self._tag = tag
-        subnet = 10 + (os.getpid() + NetCluster.made) % 200
+        subnet = _free_subnet()
         self.hub = f"{tag}hub"
         self._host_if = f"{tag}h"
         self._namespaces: list[str] = []

@@ -281,11 +281,30 @@ def test_an_unknown_session_is_told_it_expired(zk_server) -> None:
         zk.close()
 
 
-def test_ruok(zk_server) -> None:
-    host, _, port = zk_server.zk_address.rpartition(":")
+def _four_letter(address: str, word: bytes) -> bytes:
+    host, _, port = address.rpartition(":")
     with socket.create_connection((host, int(port)), timeout=WAIT_S) as sock:
-        sock.sendall(b"ruok")
-        assert _recv(sock, 4) == b"imok"
+        sock.sendall(word)
+        out = b""
+        while chunk := sock.recv(4096):
+            out += chunk
+    return out
+
+
+def test_four_letter_words_for_zookeeper_probes_and_exporters(zk, zk_server) -> None:
+    zk.create("/counted")
+    assert _four_letter(zk_server.zk_address, b"ruok") == b"imok"
+    srvr = _four_letter(zk_server.zk_address, b"srvr").decode()
+    assert "Mode: standalone\n" in srvr
+    zxid = int(srvr.split("Zxid: ")[1].split()[0], 16)
+    assert zxid >= zk.exists("/counted").czxid
+    mntr = dict(
+        line.split("\t")
+        for line in _four_letter(zk_server.zk_address, b"mntr").decode().splitlines()
+    )
+    assert mntr["zk_server_state"] == "standalone"
+    assert int(mntr["zk_znode_count"]) >= 2 and int(mntr["zk_num_alive_connections"]) >= 1
+    assert b"not in the whitelist" in _four_letter(zk_server.zk_address, b"envi")
 
 
 def test_a_kazoo_session_survives_the_loss_of_its_server(ensemble_factory) -> None:
@@ -298,6 +317,8 @@ def test_a_kazoo_session_survives_the_loss_of_its_server(ensemble_factory) -> No
     ens = ensemble_factory(3)
     leader = ens.wait_leader()
     followers = [n for n in ens.nodes.values() if n is not leader]
+    assert b"Mode: leader\n" in _four_letter(leader.zk_address, b"srvr")
+    assert b"Mode: follower\n" in _four_letter(followers[0].zk_address, b"srvr")
     zk = KazooClient(hosts=followers[0].zk_address, timeout=6.0)
     zk.start(timeout=WAIT_S)
     try:

@@ -32,8 +32,9 @@ from kazoo.protocol.serialization import (
 )
 from kazoo.security import OPEN_ACL_UNSAFE, READ_ACL_UNSAFE, make_digest_acl
 
+from coordsvc.server.metrics import StateView
 from coordsvc.v1 import coordination_pb2 as pb
-from coordsvc.zk import replies
+from coordsvc.zk import fourletter, replies
 from coordsvc.zk.jute import JuteError, Reader, Writer, wrap_int32
 from coordsvc.zk.protocol import Err, Op
 from coordsvc.zk.requests import Plan, SetWatches, decode
@@ -203,3 +204,30 @@ def test_connect_responses_and_notifications() -> None:
 
 def test_versions_wrap_like_zookeepers_32_bit_fields() -> None:
     assert [wrap_int32(v) for v in (0, 2**31 - 1, 2**31, 2**32 + 5)] == [0, 2**31 - 1, -(2**31), 5]
+
+
+def _view(role: str) -> StateView:
+    return StateView(role=role, epoch=2, last_zxid=0x200000007, znodes=12, sessions=3,
+                     watches=4, outstanding=1, connections=5, followers_in_sync=2)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("role", "mode"),
+    [("standalone", "standalone"), ("leading", "leader"), ("following", "follower"),
+     ("observing", "observer")],
+)  # fmt: skip
+def test_srvr_and_mntr_speak_zookeepers_formats(role, mode) -> None:
+    srvr = fourletter.answer(b"srvr", _view(role)).decode().splitlines()
+    assert f"Mode: {mode}" in srvr and "Zxid: 0x200000007" in srvr and "Node count: 12" in srvr
+    mntr = dict(
+        line.split("\t") for line in fourletter.answer(b"mntr", _view(role)).decode().splitlines()
+    )
+    assert mntr["zk_server_state"] == mode and mntr["zk_znode_count"] == "12"
+    assert ("zk_synced_followers" in mntr) == (mode == "leader")
+
+
+def test_a_member_that_does_not_serve_says_so_and_ruok_still_answers() -> None:
+    view = _view("looking")
+    assert fourletter.answer(b"srvr", view).startswith(b"This ZooKeeper instance is not currently")
+    assert fourletter.answer(b"ruok", view) == b"imok"
+    assert fourletter.answer(b"cons", view).endswith(b"not in the whitelist.\n")
