@@ -96,7 +96,9 @@ def test_every_acknowledged_write_survives_packet_loss_on_every_link(cluster) ->
             stop.set()
             await asyncio.gather(*writers)
             cluster.heal()
-            assert len(acked) >= 20, f"{len(acked)} writes in {FAULT_SECONDS}s of {FAULT_LOSS}% loss"
+            assert len(acked) >= 20, (
+                f"{len(acked)} writes in {FAULT_SECONDS}s of {FAULT_LOSS}% loss"
+            )
             assert len(set(acked)) == len(acked)  # no sequential create answered twice
         await asyncio.to_thread(_converged, cluster)
         for member, names in (await _children_everywhere(cluster, "/lossy")).items():
