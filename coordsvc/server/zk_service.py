@@ -51,6 +51,7 @@ CONNECT_TIMEOUT_S = 10.0  # for a client to send its handshake, and the core to 
 class _Restore:
     """A SetWatches in progress: the events it owes and the probes still out."""
 
+    client_xid: int
     relative_zxid: int
     left: int
     frames: list[bytes] = field(default_factory=list)
@@ -262,11 +263,11 @@ class _Connection:
             self._runner.ping(conn, 0)
             return
         if op == Op.AUTH:  # no auth schemes yet: say so rather than pretend
-            self._writer.write(replies.header_only(Xid.AUTH, zxid, Err.AUTH_FAILED))
+            self._writer.write(replies.header_only(xid, zxid, Err.AUTH_FAILED))
             return
         plan = decode(op, body)
         if isinstance(plan, SetWatches):
-            self._set_watches(conn, plan, zxid)
+            self._set_watches(conn, xid, plan, zxid)
             return
         self._next_xid += 1
         ixid = self._next_xid
@@ -286,8 +287,12 @@ class _Connection:
             return
         self._runner.request(conn, ixid, codec.request_field(req) or "", op)
 
-    def _set_watches(self, conn: StreamConn, sw: SetWatches, zxid: int) -> None:
-        """Re-arm a reconnecting client's watches; fire those whose change it missed."""
+    def _set_watches(self, conn: StreamConn, xid: int, sw: SetWatches, zxid: int) -> None:
+        """Re-arm a reconnecting client's watches; fire those whose change it missed.
+
+        Answered with the client's own xid: -8 from older clients, the next
+        number of its sequence from ZooKeeper 3.6's Java client on.
+        """
         probes = [
             *(("data", p) for p in sw.data),
             *(("exist", p) for p in sw.exist),
@@ -296,9 +301,9 @@ class _Connection:
             *(("recursive", p) for p in sw.persistent_recursive),
         ]
         if not probes:
-            self._writer.write(replies.header_only(Xid.SET_WATCHES, zxid))
+            self._writer.write(replies.header_only(xid, zxid))
             return
-        restore = _Restore(sw.relative_zxid, len(probes))
+        restore = _Restore(xid, sw.relative_zxid, len(probes))
         for kind, path in probes:
             self._next_xid += 1
             self._pending[self._next_xid] = _Probe(restore, kind, path)
@@ -318,7 +323,7 @@ class _Connection:
                 restore.frames.append(replies.notification(event))
             restore.left -= 1
             if restore.left == 0:
-                return [*restore.frames, replies.header_only(Xid.SET_WATCHES, resp.zxid)]
+                return [*restore.frames, replies.header_only(restore.client_xid, resp.zxid)]
         return []
 
 

@@ -21,7 +21,6 @@ links). Needs root, ``ip`` (iproute2) and ``nft`` (nftables):
 from __future__ import annotations
 
 import os
-import selectors
 import shutil
 import subprocess
 import sys
@@ -29,13 +28,13 @@ import time
 from pathlib import Path
 
 import grpc
+from ensemble import spawn_listening
 
 from coordsvc.v1 import admin_pb2 as apb
 from coordsvc.v1 import admin_pb2_grpc as apb_grpc
 
 CLIENT_PORT = 2181
 PEER_PORT = 2888
-LISTENING = b"coordsvc listening on "
 
 
 def _run(*cmd: str) -> None:
@@ -80,20 +79,7 @@ class Member:
         cmd += ["--id", str(self.id), "--listen", self.address, "--data-dir", str(self.data_dir)]
         cmd += ["--peer-listen", f"{self.ip}:{PEER_PORT}", "--peers", peers]
         cmd += ["--tick-ms", "200", "--log-format", "json", *extra]
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(
-                cmd, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL
-            )
-        deadline = time.monotonic() + 30
-        buf = b""
-        with selectors.DefaultSelector() as sel:
-            sel.register(self.proc.stdout, selectors.EVENT_READ)
-            while b"\n" not in buf:
-                if time.monotonic() > deadline or self.proc.poll() is not None:
-                    raise RuntimeError(f"member {self.id} did not start:\n{self.logs()}")
-                if sel.select(0.2):
-                    buf += os.read(self.proc.stdout.fileno(), 4096)
-        assert buf.startswith(LISTENING), buf
+        self.proc = spawn_listening(cmd, self.log_path, f"member {self.id}")
 
     def logs(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

@@ -31,6 +31,24 @@ __all__ = ["Node", "Ensemble", "ensembles", "run", "_client", "record_states"]
 LISTENING = "coordsvc listening on "
 
 
+def spawn_listening(cmd: list[str], log_path: Path, what: str) -> subprocess.Popen:
+    """Start ``coordsvc serve`` (stderr to ``log_path``); return once it says it listens."""
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    buf = b""
+    with selectors.DefaultSelector() as sel:
+        sel.register(proc.stdout, selectors.EVENT_READ)
+        while b"\n" not in buf:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                logs = log_path.read_text(errors="replace") if log_path.exists() else ""
+                raise RuntimeError(f"{what} did not start:\n{logs}")
+            if sel.select(0.2):
+                buf += os.read(proc.stdout.fileno(), 4096)
+    assert buf.startswith(LISTENING.encode()), buf
+    return proc
+
+
 class Node:
     def __init__(self, nid: int, root: Path, peers: str, peer_port: int, observer: bool) -> None:
         self.id = nid
@@ -52,20 +70,7 @@ class Node:
         cmd += ["--tick-ms", "200", "--log-format", "json", *extra]
         if self.observer:
             cmd.append("--observer")
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(
-                cmd, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL
-            )
-        deadline = time.monotonic() + 30
-        buf = b""
-        with selectors.DefaultSelector() as sel:
-            sel.register(self.proc.stdout, selectors.EVENT_READ)
-            while b"\n" not in buf:
-                if time.monotonic() > deadline or self.proc.poll() is not None:
-                    raise RuntimeError(f"node {self.id} did not start:\n{self.logs()}")
-                if sel.select(0.2):
-                    buf += os.read(self.proc.stdout.fileno(), 4096)
-        assert buf.startswith(LISTENING.encode()), buf
+        self.proc = spawn_listening(cmd, self.log_path, f"node {self.id}")
 
     def logs(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

@@ -363,11 +363,16 @@ def _notifications_until(sock: socket.socket, xid: int) -> list[tuple[int, str]]
         events.append((watch.type, watch.path))
 
 
-def test_set_watches_rearms_and_fires_what_a_reconnecting_client_missed(zk, zk_server) -> None:
+@pytest.mark.parametrize("xid", [-8, 4], ids=["before-3.6", "java-3.6-on"])
+def test_set_watches_rearms_and_fires_what_a_reconnecting_client_missed(
+    zk, zk_server, xid: int
+) -> None:
     """A ZooKeeper Java client resends its watches after reconnecting (op 101).
 
     Each is set again, or fires at once if its node changed after the zxid
-    the client had seen, as ZooKeeper's own server does.
+    the client had seen, as ZooKeeper's own server does. The answer carries
+    the client's xid: -8 from old clients, the next of its sequence from
+    ZooKeeper 3.6's on (which drop a connection whose replies are out of order).
     """
     zk.create("/w/c", makepath=True)
     zk.create("/w2")
@@ -376,17 +381,17 @@ def test_set_watches_rearms_and_fires_what_a_reconnecting_client_missed(zk, zk_s
     zk.create("/w/c2")
     sock, _ = _raw_session(zk_server.zk_address)
     try:
-        w = struct.pack("!iiq", -8, 101, seen)
+        w = struct.pack("!iiq", xid, 101, seen)
         for paths in (["/w", "/gone"], ["/later"], ["/w", "/w2"]):  # data, exist, child
             w += struct.pack("!i", len(paths))
             for path in paths:
                 w += struct.pack("!i", len(path)) + path.encode()
         sock.sendall(_frame(w))
-        assert _notifications_until(sock, -8) == [(3, "/w"), (2, "/gone"), (4, "/w")]
+        assert _notifications_until(sock, xid) == [(3, "/w"), (2, "/gone"), (4, "/w")]
         zk.create("/later")
         zk.create("/w2/x")
-        sock.sendall(_frame(struct.pack("!ii", 1, Sync.type) + struct.pack("!i", 1) + b"/"))
-        assert _notifications_until(sock, 1) == [(1, "/later"), (4, "/w2")]
+        sock.sendall(_frame(struct.pack("!ii", 5, Sync.type) + struct.pack("!i", 1) + b"/"))
+        assert _notifications_until(sock, 5) == [(1, "/later"), (4, "/w2")]
     finally:
         sock.close()
 
