@@ -74,6 +74,13 @@ async def _write_until(c: AsyncClient, parent: str, stop: asyncio.Event, acked: 
         acked.append(await c.create(f"{parent}/w-", b"x" * 64, sequence=True))
 
 
+async def _until(check, what: str, timeout: float = CONVERGE_S) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.05)  # poll interval of a deadline-bounded wait
+
+
 def _hosts(*members: Member) -> list[str]:
     return [m.address for m in members]
 
@@ -117,14 +124,12 @@ def test_a_cut_off_leader_is_replaced_and_returns_as_a_follower(cluster) -> None
             stop = asyncio.Event()
             acked: list[str] = []
             writing = asyncio.create_task(_write_until(c, "/cut", stop, acked))
-            while len(acked) < 10:
-                await asyncio.sleep(0.05)  # poll: writes are flowing
+            await _until(lambda: len(acked) >= 10, "writes to flow")
             cluster.isolate(old)
             new = await asyncio.to_thread(cluster.wait_leader, 30.0, others)
             assert new is not old
             before = len(acked)
-            while len(acked) < before + 10:  # writes flow again, through the new leader
-                await asyncio.sleep(0.05)
+            await _until(lambda: len(acked) >= before + 10, "writes through the new leader")
             stop.set()
             await writing
             cluster.heal()
@@ -158,9 +163,8 @@ def test_a_client_of_a_cut_off_follower_moves_and_keeps_its_session(cluster) -> 
             await c.create("/mine", b"", ephemeral=True)
             cluster.isolate(follower)
             await asyncio.wait_for(suspended.wait(), SESSION_TIMEOUT_S)
-            while states[-1] != KazooState.CONNECTED:
-                assert KazooState.LOST not in states, states
-                await asyncio.sleep(0.05)  # poll of a bounded wait (the test's timeout)
+            await _until(lambda: states[-1] == KazooState.CONNECTED, f"a move ({states})")
+            assert KazooState.LOST not in states, states
             assert c.client_id == session
             # well past the session timeout: the session is alive on the serving side
             await asyncio.sleep(2 * SESSION_TIMEOUT_S)  # an observation window, not a sync point
