@@ -4,7 +4,8 @@ Every server serves ``coordsvc.v1.Peer`` on ``--peer-listen`` and keeps one
 outbound stream to each other member, reconnecting with backoff. The first
 message of a stream is a hello naming the sender; the receiver trusts the
 link for the sender id from then on; with ``tls`` (mutual TLS, one CA for
-the ensemble) only a member holding a certificate from that CA gets a link. Sends go through a bounded queue per
+the ensemble) only a member holding a certificate from that CA, naming the
+sender's host, gets a link. Sends go through a bounded queue per
 peer and are dropped when it is full: ZAB tolerates loss and retransmits
 what matters. Messages that pile up while one is being written go out
 together in the next PeerMessage (a stream write costs far more than a

@@ -14,9 +14,8 @@ session, and answers with the client's own xid.
 
 As in ZooKeeper, a member that is not part of a serving ensemble does not
 keep clients: when it leaves broadcast the runner ends every session stream
-(``Runner.drop_session_streams``), and a request answered CONNECTION_LOSS
-(the leader changed under it) also closes the connection, so the clients
-reconnect to a member that serves and keep their sessions.
+(``Runner.drop_session_streams``), which closes the connection here, so the
+clients reconnect to a member that serves and keep their sessions.
 """
 
 from __future__ import annotations
@@ -122,8 +121,10 @@ class ZkService:
         self._conns.add(task)
         try:
             await _Connection(self._runner, reader, writer, self._frame_limit).run()
-        except (ConnectionError, asyncio.IncompleteReadError, JuteError, ssl.SSLError):
+        except (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError):
             pass
+        except JuteError as exc:  # a malformed handshake or an oversized frame
+            log.info("zk_connection_dropped", host=host, reason=str(exc)[:200])
         except TimeoutError:
             log.info("zk_connection_dropped", host=host, reason="no handshake in time")
         finally:
@@ -150,7 +151,6 @@ class _Connection:
         self._reader = reader
         self._writer = writer
         self._limit = frame_limit
-        self._conn: StreamConn | None = None
         self._next_xid = 0
         self._pending: dict[int, _Call | _Probe] = {}
 
@@ -174,7 +174,7 @@ class _Connection:
             r = Reader(await self._frame(head))
         _version, last_zxid, timeout_ms = r.int(), r.long(), r.int()
         session_id, password = r.long(), r.buffer() or b""
-        conn = self._conn = self._runner.open_stream()
+        conn = self._runner.open_stream()
         try:
             self._runner.connect(
                 conn,
@@ -225,11 +225,6 @@ class _Connection:
         while (msg := await conn.out.get()) is not None:
             kind = msg.WhichOneof("kind")
             if kind == "response":
-                if msg.response.error.code == pb.CONNECTION_LOSS:
-                    # this server lost its leader: like ZooKeeper, drop the client so
-                    # it reconnects to a serving member (it sees ConnectionLoss)
-                    log.info("zk_connection_dropped", reason=msg.response.error.message)
-                    break
                 for frame in self._answer(msg.response):
                     self._writer.write(frame)
             elif kind == "event":
